@@ -1,0 +1,54 @@
+"""``paratune <verb>``: parse arguments, call one command, turn errors into exit codes.
+
+Each module in ``paratune.commands`` is one verb: its docstring is its help,
+``add_arguments(parser)`` declares its options and ``run(args) -> int`` does the
+work by calling the library.  Every expected problem is a ``ParatuneError``;
+this is the one place that prints it.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from paratune import __version__
+from paratune.errors import ParatuneError
+
+COMMANDS = ("record", "analyze", "live")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, exit 2, like every other error
+        self.exit(2, f"paratune: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="paratune", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"paratune {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+    for name in COMMANDS:
+        module = importlib.import_module(f"paratune.commands.{name}")
+        doc = (module.__doc__ or "").strip()
+        p = sub.add_parser(name, help=doc.splitlines()[0] if doc else None, description=doc,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+        module.add_arguments(p)
+        p.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args._run(args) or 0)
+    except ParatuneError as exc:
+        print(f"paratune {args.command}: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
