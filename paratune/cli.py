@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.util
 import sys
 
 from paratune import __version__
 from paratune.errors import ParatuneError
 
-COMMANDS = ("record", "analyze", "live")
+COMMANDS = tuple(m for m in ("record", "analyze", "live")
+                 if importlib.util.find_spec(f"paratune.commands.{m}"))
 
 
 class _Parser(argparse.ArgumentParser):

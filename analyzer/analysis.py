@@ -1,0 +1,87 @@
+"""One host's trace -> everything the report shows (the library side of ``analyze``)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import polars as pl
+
+from analyzer.anomalies import Anomaly, detect
+from analyzer.characterize import Characterization, characterize, mean_profile
+from analyzer.derive import Derived, derive
+from analyzer.fingerprint import Fingerprint, fingerprint
+from analyzer.load import Trace
+from analyzer.phases import Phase, find_phases
+from analyzer.signals import Run, identify_run
+
+TOP_PROCESSES = 10
+
+
+@dataclass
+class Analysis:
+    trace: Trace
+    derived: Derived
+    run: Run
+    characterization: Characterization
+    phases: list[Phase]
+    phase_bottlenecks: list[Characterization]
+    anomalies: list[Anomaly]
+    fingerprint: Fingerprint
+    processes: pl.DataFrame           # top processes by CPU time over the run
+    jobs: list[str] = field(default_factory=list)
+
+
+def top_processes(derived: Derived, limit: int = TOP_PROCESSES) -> pl.DataFrame:
+    """Processes by CPU time, with their share of all recorded process CPU time."""
+    p = derived.procs
+    if p.height == 0:
+        return pl.DataFrame(schema={"pid": pl.Int64, "comm": pl.Utf8, "user": pl.Utf8, "job": pl.Utf8,
+                                    "cpu_s": pl.Float64, "share": pl.Float64, "cpu_pct_mean": pl.Float64,
+                                    "rss_max": pl.Float64, "read_bytes": pl.Float64,
+                                    "write_bytes": pl.Float64})
+    dt = derived.interval_s
+    agg = (p.with_columns(pl.col("cpu_pct", "read_Bps", "write_Bps").fill_nan(None))
+           .group_by("pid", "starttime")
+           .agg(pl.col("comm").last(), pl.col("user").last(), pl.col("job").drop_nulls().last(),
+                (pl.col("cpu_pct").sum() / 100.0 * dt).alias("cpu_s"),
+                pl.col("cpu_pct").mean().alias("cpu_pct_mean"), pl.col("rss").max().alias("rss_max"),
+                (pl.col("read_Bps").sum() * dt).alias("read_bytes"),
+                (pl.col("write_Bps").sum() * dt).alias("write_bytes")))
+    total = agg["cpu_s"].sum() or 1.0
+    return (agg.with_columns((pl.col("cpu_s") / total).alias("share"))
+            .sort("cpu_s", descending=True, nulls_last=True).head(limit)
+            .select("pid", "comm", "user", "job", "cpu_s", "share", "cpu_pct_mean", "rss_max",
+                    "read_bytes", "write_bytes"))
+
+
+def analyze_trace(trace: Trace) -> Analysis:
+    d = derive(trace.table, trace.metadata)
+    run = identify_run(d.procs, trace.job)
+    phases = find_phases(d)
+    jobs = sorted(j for j in d.procs["job"].unique().to_list() if j is not None) if d.procs.height else []
+    return Analysis(
+        trace=trace, derived=d, run=run,
+        characterization=characterize(mean_profile(d.metrics)),
+        phases=phases,
+        phase_bottlenecks=[characterize(mean_profile(d.metrics, p.start_i, p.end_i)) for p in phases],
+        anomalies=detect(d, trace.job, run),
+        fingerprint=fingerprint(d, trace.job),
+        processes=top_processes(d),
+        jobs=jobs,
+    )
+
+
+def gap_seconds(d: Derived) -> float:
+    return float(sum(max(g.missing_s - d.interval_s, 0.0) for g in d.gaps))
+
+
+def key_series() -> tuple[tuple[str, str], ...]:
+    """Metrics drawn as sparklines and plots, with their labels."""
+    return (("cpu_busy_pct", "CPU busy %"), ("cpu_iowait_pct", "iowait %"), ("mem_used_pct", "memory used %"),
+            ("psi_mem_some_pct", "PSI memory %"), ("net_rx_Bps", "net rx B/s"), ("net_tx_Bps", "net tx B/s"),
+            ("disk_read_Bps", "disk read B/s"), ("disk_write_Bps", "disk write B/s"))
+
+
+def finite_or_none(x) -> float | None:
+    x = float(x)
+    return x if np.isfinite(x) else None

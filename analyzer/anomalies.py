@@ -1,0 +1,78 @@
+"""Offline anomaly detection: every rule over a whole derived trace."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from analyzer import config
+from analyzer.derive import Derived
+from analyzer.kernels._detect import _baseline, _events, _slope
+from analyzer.rules import RULES, Rule
+from analyzer.signals import Run, identify_run, leak_signals, run_signals
+
+
+@dataclass
+class Anomaly:
+    kind: str
+    start: float          # epoch seconds of the first hot sample
+    end: float            # epoch seconds of the last warm sample
+    metric: str
+    score: float          # peak score; 1.0 is the threshold
+    message: str
+    pid: int | None = None
+    process: str | None = None
+    job: str | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+FILTERS = {"slope": _slope, "baseline": _baseline}
+
+
+def signals(derived: Derived, run: Run) -> tuple[dict, dict]:
+    """Every signal a rule may read, as float64 arrays over the trace."""
+    n = derived.n
+    sig = dict(derived.metrics)
+    run_sig, who = run_signals(derived.procs, n, run)
+    sig.update(run_sig)
+    sig["leak_slope"], who["leak_pid"], who["leak_comm"] = leak_signals(derived.procs, derived.t, n)
+    for rule in RULES:
+        for f in rule.filters:
+            sig[f.name] = FILTERS[f.kind](derived.t, np.ascontiguousarray(sig[f.source], dtype=np.float64),
+                                          *f.params)
+    return sig, who
+
+
+def values_at(sig: dict, who: dict, i: int, run: Run) -> dict:
+    v = {k: float(a[i]) for k, a in sig.items()}
+    v.update({k: w[i] for k, w in who.items()})
+    v["run"] = run.describe()
+    return v
+
+
+def make_anomaly(rule: Rule, start: float, end: float, peak: float, v: dict, run: Run) -> Anomaly:
+    pid = process = None
+    if rule.who in ("hog", "leak"):
+        pid, process = v[f"{rule.who}_pid"], v[f"{rule.who}_comm"]
+    elif rule.who == "run":
+        process = run.comm
+    return Anomaly(rule.kind, start, end, rule.metric, round(float(peak), 3), rule.message(v),
+                   pid=None if pid is None else int(pid), process=process, job=run.job)
+
+
+def detect(derived: Derived, job: str | None = None, run: Run | None = None) -> list[Anomaly]:
+    """All anomalies of a trace, in time order."""
+    if derived.n == 0:
+        return []
+    run = run or identify_run(derived.procs, job)
+    cores = max(derived.core_busy.shape[1], 1)
+    sig, who = signals(derived, run)
+    found = []
+    for rule in RULES:
+        score = np.ascontiguousarray(rule.score(sig, cores), dtype=np.float64)
+        for s, e, peak, pi in _events(derived.t, score, config.RELEASE, rule.min_s, config.HOLD_S):
+            v = values_at(sig, who, int(pi), run)
+            found.append(make_anomaly(rule, float(derived.t[int(s)]), float(derived.t[int(e)]), peak, v, run))
+    return sorted(found, key=lambda a: (a.start, a.kind))

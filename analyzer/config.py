@@ -1,0 +1,112 @@
+"""Every tuning constant of the analyzer, in one place.
+
+The live view runs the same anomaly rules online with these same thresholds,
+so the screen and the report cannot disagree.  Changing a value here changes
+both; changing a fingerprint value means bumping FINGERPRINT_VERSION.
+"""
+from __future__ import annotations
+
+# ---------------------------------------------------------------- derive
+MAX_GAP_FACTOR = 1.5
+"""A step longer than this many intervals is a gap: rates across it are NaN."""
+
+# ---------------------------------------------------------------- fingerprint
+FINGERPRINT_VERSION = 1
+
+FINGERPRINT_METRICS = {
+    # derived metric -> threshold for its "frac_above" feature (documented in
+    # docs/fingerprint.md: the fraction of valid seconds above this value)
+    "cpu_busy_pct": 90.0,
+    "cpu_user_pct": 75.0,
+    "cpu_system_pct": 20.0,
+    "cpu_iowait_pct": 10.0,
+    "core_imbalance_pct": 50.0,
+    "mem_used_pct": 80.0,
+    "swap_used_pct": 10.0,
+    "majflt_rate": 100.0,
+    "pgfault_rate": 100_000.0,
+    "psi_cpu_some_pct": 20.0,
+    "psi_mem_some_pct": 10.0,
+    "psi_io_some_pct": 20.0,
+    "net_rx_Bps": 100e6,
+    "net_tx_Bps": 100e6,
+    "net_rx_pps": 100_000.0,
+    "net_tx_pps": 100_000.0,
+    "disk_read_Bps": 100e6,
+    "disk_write_Bps": 100e6,
+    "disk_read_iops": 1000.0,
+    "disk_write_iops": 1000.0,
+    "disk_util_pct": 80.0,
+    "ctxt_rate": 50_000.0,
+    "intr_rate": 50_000.0,
+    "forks_rate": 10.0,
+    "procs_running": 2.0,
+    "procs_blocked": 1.0,
+}
+
+MAX_PERIOD_S = 3600.0
+"""Longest period the spectral features look for."""
+
+# ---------------------------------------------------------------- phases
+PHASE_METRICS = ("cpu_user_pct", "cpu_system_pct", "cpu_iowait_pct", "mem_used_pct",
+                 "net_rx_Bps", "net_tx_Bps", "disk_read_Bps", "disk_write_Bps")
+PHASE_MIN_SECONDS = 10.0
+"""No phase shorter than this (in seconds of samples)."""
+PHASE_PENALTY_SCALE = 3.0
+"""PELT penalty = scale * d * log(n), on robustly standardised signals."""
+PHASE_MAX = 50
+"""Keep at most this many phases (merge the most similar neighbours)."""
+
+# ---------------------------------------------------------------- anomalies
+# Each rule's score is 1.0 at its threshold.  An event opens when the score
+# reaches 1.0, is reported once it has lasted `min_s`, and closes after the
+# score stayed below RELEASE for `hold_s`.  docs/anomalies.md explains each.
+RELEASE = 0.7
+HOLD_S = 5.0
+
+HOG_CPU_PCT = 40.0          # a process outside the run using this much of a core ...
+HOG_BUSY_PCT = 90.0         # ... while the node is this busy (or has more runnable tasks than cores)
+HOG_MIN_S = 15.0
+
+LEAK_RATE_BPS = 1 << 20     # sustained growth of 1 MiB/s ...
+LEAK_TAU_S = 60.0           # ... of an exponentially weighted trend over about a minute ...
+LEAK_MIN_S = 60.0           # ... lasting at least this long
+LEAK_MIN_RSS = 32 << 20     # processes smaller than this are not considered
+
+PRESSURE_AVAIL_PCT = 10.0   # available memory below this % of RAM
+PRESSURE_PSI_PCT = 10.0     # or PSI memory some above this
+PRESSURE_SWAP_PPS = 1000.0  # or swapping this many pages/s
+PRESSURE_MAJFLT = 1000.0    # or this many major faults/s
+PRESSURE_MIN_S = 5.0
+
+IO_UTIL_PCT = 90.0          # disk busy this % of the time
+IO_PSI_PCT = 30.0           # or PSI io some
+IO_MIN_S = 10.0
+
+NET_SAT_BPS = 500e6         # rx+tx over non-loopback links; set to ~80% of the node's link
+NET_ERR_RATE = 100.0        # or this many errors+drops per second
+NET_MIN_S = 10.0
+
+STALL_FRACTION = 0.2        # the run's CPU falls below this share of its own baseline ...
+STALL_MIN_BASELINE = 50.0   # ... a baseline (EWMA, % of a core) of at least this
+STALL_TAU_S = 60.0
+STALL_MIN_S = 10.0
+
+IMBALANCE_SPREAD_PCT = 40.0  # max - min CPU % among the run's ranks (processes of its command)
+IMBALANCE_MIN_MEAN = 20.0    # only when the ranks average at least this
+IMBALANCE_MIN_S = 30.0
+
+# ---------------------------------------------------------------- characterisation
+# A profile's bottleneck is the resource whose mean pressure is the highest
+# multiple of its threshold; below 1.0 everywhere it is compute-bound when
+# the CPU is busy and idle otherwise.  Without hardware counters (no PMU on
+# most VMs) "memory-bound" means memory pressure: stalls, paging, faulting.
+BOTTLENECK_THRESHOLDS = {
+    "io-bound": {"cpu_iowait_pct": 20.0, "disk_util_pct": 60.0, "psi_io_some_pct": 20.0},
+    "memory-bound": {"psi_mem_some_pct": 10.0, "majflt_rate": 200.0, "swapin_rate": 200.0,
+                     "swapout_rate": 200.0, "pgfault_rate": 200_000.0},
+    "network-bound": {"net_rx_Bps": 100e6, "net_tx_Bps": 100e6, "net_rx_pps": 100_000.0,
+                      "net_tx_pps": 100_000.0},
+}
+COMPUTE_BUSY_PCT = 25.0
+"""Below this mean CPU use, and with no other pressure, a profile is idle."""

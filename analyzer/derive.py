@@ -1,0 +1,280 @@
+"""Raw trace -> per-second metrics: the one derivation ``analyze`` and ``live`` share.
+
+Counters become rates here and nowhere else.  The interval of a step comes
+from the monotonic clock (honest across wall-clock jumps); a step longer than
+``MAX_GAP_FACTOR`` intervals, or one that crosses a reboot, is a gap: every
+rate at that sample is NaN and the gap is reported, never interpolated.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from analyzer import config
+from analyzer.kernels._rates import _counter_rate, _keyed_counter_rate
+from collector.schema import CPU_STATES
+
+SECTOR_BYTES = 512
+BUSY_STATES = ("user", "nice", "system", "irq", "softirq", "steal")
+"""States that count as busy; idle and iowait are not (guest is inside user)."""
+TOTAL_STATES = tuple(s for s in CPU_STATES if not s.startswith("guest"))
+
+PROC_COLUMNS = ("i", "pid", "ppid", "starttime", "uid", "user", "comm", "state", "job",
+                "threads", "cpu_pct", "rss", "read_Bps", "write_Bps")
+
+
+@dataclass(frozen=True)
+class Gap:
+    """Seconds with no sample: from the last sample before to the first after."""
+    after_i: int
+    start: float
+    end: float
+
+    @property
+    def missing_s(self) -> float:
+        return self.end - self.start
+
+
+@dataclass
+class Derived:
+    """Per-second metrics of one host's trace; every array has one entry per sample."""
+    host: str
+    metadata: dict[str, str]
+    t: np.ndarray                      # wall-clock epoch seconds
+    interval_s: float
+    metrics: dict[str, np.ndarray]     # name -> float64, NaN where unknown
+    core_busy: np.ndarray              # (n, cores) busy % per logical CPU
+    procs: pl.DataFrame                # long: one row per (sample, process), see PROC_COLUMNS
+    gaps: list[Gap] = field(default_factory=list)
+
+    @property
+    def n(self) -> int:
+        return len(self.t)
+
+    def jobs(self) -> pl.DataFrame:
+        """Per-sample aggregates of every job: i, job, cpu_pct, rss, nprocs."""
+        return (self.procs.filter(pl.col("job").is_not_null())
+                .group_by("i", "job").agg(pl.col("cpu_pct").sum(), pl.col("rss").sum(),
+                                          pl.len().alias("nprocs"))
+                .sort("job", "i"))
+
+
+def _numpy(col: pa.ChunkedArray | pa.Array, dtype=np.float64) -> tuple[np.ndarray, np.ndarray]:
+    """Values and validity of an Arrow column as numpy (nulls -> 0 / False)."""
+    arr = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+    valid = ~np.asarray(arr.is_null().to_numpy(zero_copy_only=False), dtype=bool)
+    values = arr.fill_null(0).to_numpy(zero_copy_only=False)
+    return values.astype(dtype, copy=False), valid
+
+
+def _gauge(col) -> np.ndarray:
+    values, valid = _numpy(col)
+    out = values.astype(np.float64, copy=True)
+    out[~valid] = np.nan
+    return out
+
+
+def _steps(table: pa.Table, interval_s: float):
+    """Wall time, step length (monotonic), step-is-usable mask and the gaps."""
+    t = table.column("ts").cast(pa.int64()).to_numpy() / 1e6
+    mono = table.column("mono_ns").to_numpy().astype(np.int64)
+    n = len(t)
+    dt = np.full(n, np.nan)
+    ok = np.zeros(n, dtype=bool)
+    if n > 1:
+        dmono = np.diff(mono) / 1e9
+        dwall = np.diff(t)
+        rebooted = dmono <= 0
+        dt[1:] = np.where(rebooted, dwall, dmono)
+        ok[1:] = ~rebooted & (dmono <= config.MAX_GAP_FACTOR * interval_s)
+    gaps = [Gap(int(i - 1), float(t[i - 1]), float(t[i])) for i in np.flatnonzero(~ok[1:]) + 1]
+    return t, dt, ok, gaps
+
+
+def _rate(table, name, dt, ok, modulus=0.0) -> np.ndarray:
+    values, valid = _numpy(table.column(name), np.uint64)
+    return _counter_rate(values, valid, dt, ok, modulus)
+
+
+def _nested(table: pa.Table, name: str) -> tuple[pa.StructArray, np.ndarray]:
+    """Flattened struct items of a list<struct> column and the row of each item."""
+    lists = table.column(name).combine_chunks()
+    lists = lists.fill_null(pa.scalar([], lists.type)) if lists.null_count else lists
+    offsets = lists.offsets.to_numpy()
+    offsets = offsets - offsets[0]
+    rows = np.repeat(np.arange(len(lists)), np.diff(offsets))
+    return lists.flatten(), rows
+
+
+def _by_item(items: pa.StructArray, key: str):
+    """Map item names (cpu number, disk name) to columns of an (n, k) grid."""
+    return np.unique(items.field(key).to_numpy(zero_copy_only=False), return_inverse=True)
+
+
+def _grid_rates(items, rows, col, k, n, fields, dt, ok) -> dict[str, np.ndarray]:
+    """Per-item counter rates on an (n, k) grid (NaN where an item is absent)."""
+    out = {}
+    for f in fields:
+        v, valid = _numpy(items.field(f), np.uint64)
+        grid = np.zeros((n, k), dtype=np.uint64)
+        present = np.zeros((n, k), dtype=bool)
+        grid[rows, col] = v
+        present[rows, col] = valid
+        out[f] = np.column_stack([_counter_rate(grid[:, j].copy(), present[:, j].copy(), dt, ok, 0.0)
+                                  for j in range(k)]) if k else np.empty((n, 0))
+    return out
+
+
+def _nansum_rows(grid: np.ndarray) -> np.ndarray:
+    """Row sums that stay NaN when every entry of a row is NaN."""
+    with np.errstate(invalid="ignore"):
+        s = np.nansum(grid, axis=1)
+    s[np.all(np.isnan(grid), axis=1)] = np.nan
+    return s
+
+
+def _cpu(table, dt, ok, metrics):
+    rates = {st: _rate(table, f"cpu_{st}", dt, ok) for st in TOTAL_STATES}
+    total = sum(rates[s] for s in TOTAL_STATES)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        pct = {s: np.where(total > 0, rates[s] / total * 100.0, np.nan) for s in TOTAL_STATES}
+    for s in ("user", "nice", "system", "idle", "iowait", "steal"):
+        metrics[f"cpu_{s}_pct"] = pct[s]
+    metrics["cpu_irq_pct"] = pct["irq"] + pct["softirq"]
+    metrics["cpu_busy_pct"] = sum(pct[s] for s in BUSY_STATES)
+
+
+def _cores(table, dt, ok, n) -> np.ndarray:
+    items, rows = _nested(table, "cores")
+    if len(items) == 0:
+        return np.empty((n, 0))
+    names, col = _by_item(items, "cpu")
+    rates = _grid_rates(items, rows, col, len(names), n, TOTAL_STATES, dt, ok)
+    total = sum(rates[s] for s in TOTAL_STATES)
+    busy = sum(rates[s] for s in BUSY_STATES)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(total > 0, busy / total * 100.0, np.nan)
+
+
+def _memory(table, dt, ok, metrics):
+    total = _gauge(table.column("mem_total"))
+    avail = _gauge(table.column("mem_available"))
+    swap_total = _gauge(table.column("swap_total"))
+    swap_used = _gauge(table.column("swap_used"))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        metrics["mem_used_pct"] = (total - avail) / total * 100.0
+        metrics["mem_available_pct"] = avail / total * 100.0
+        metrics["swap_used_pct"] = np.where(swap_total > 0, swap_used / swap_total * 100.0, 0.0)
+    metrics["mem_used_bytes"] = total - avail
+    for name, col in (("majflt_rate", "pgmajfault"), ("pgfault_rate", "pgfault"),
+                      ("swapin_rate", "pswpin"), ("swapout_rate", "pswpout"),
+                      ("pgscan_rate", "pgscan")):
+        metrics[name] = _rate(table, col, dt, ok)
+
+
+def _pressure(table, dt, ok, metrics):
+    for res in ("cpu_some", "mem_some", "mem_full", "io_some", "io_full"):
+        metrics[f"psi_{res}_pct"] = _rate(table, f"psi_{res}", dt, ok) / 1e4  # us/s -> %
+
+
+def _network(table, dt, ok, metrics):
+    for d in ("rx", "tx"):
+        metrics[f"net_{d}_Bps"] = _rate(table, f"net_{d}_bytes", dt, ok)
+        metrics[f"net_{d}_pps"] = _rate(table, f"net_{d}_packets", dt, ok)
+    metrics["net_errs_rate"] = sum(_rate(table, f"net_{d}_{e}", dt, ok)
+                                   for d in ("rx", "tx") for e in ("errs", "drop"))
+
+
+def _disks(table, dt, ok, n, metrics):
+    items, rows = _nested(table, "disks")
+    names = ["disk_read_Bps", "disk_write_Bps", "disk_read_iops", "disk_write_iops",
+             "disk_util_pct", "disk_queue"]
+    if len(items) == 0:
+        metrics.update({k: np.zeros(n) for k in names})
+        return
+    dnames, col = _by_item(items, "name")
+    r = _grid_rates(items, rows, col, len(dnames), n,
+                    ("read_sectors", "write_sectors", "reads", "writes", "io_ticks", "time_in_queue"),
+                    dt, ok)
+    metrics["disk_read_Bps"] = _nansum_rows(r["read_sectors"]) * SECTOR_BYTES
+    metrics["disk_write_Bps"] = _nansum_rows(r["write_sectors"]) * SECTOR_BYTES
+    metrics["disk_read_iops"] = _nansum_rows(r["reads"])
+    metrics["disk_write_iops"] = _nansum_rows(r["writes"])
+    with np.errstate(invalid="ignore"):
+        util = np.nanmax(np.where(np.isnan(r["io_ticks"]), -np.inf, r["io_ticks"]), axis=1) / 10.0
+    metrics["disk_util_pct"] = np.where(np.isfinite(util), np.minimum(util, 100.0), np.nan)
+    metrics["disk_queue"] = _nansum_rows(r["time_in_queue"]) / 1000.0
+
+
+def _system(table, dt, ok, metrics):
+    for name, col in (("ctxt_rate", "ctxt"), ("intr_rate", "intr"), ("forks_rate", "forks")):
+        metrics[name] = _rate(table, col, dt, ok)
+    for col in ("procs_running", "procs_blocked", "load1", "nprocs"):
+        metrics[col] = _gauge(table.column(col))
+
+
+def _processes(table, t, ok, clk_tck: float) -> pl.DataFrame:
+    items, rows = _nested(table, "procs")
+    if len(items) == 0:
+        return pl.DataFrame(schema={c: (pl.Float64 if c.endswith(("pct", "Bps")) else None)
+                                    for c in PROC_COLUMNS}).select(
+            pl.col("i").cast(pl.Int64), *[pl.col(c) for c in PROC_COLUMNS[1:]])
+    pid = items.field("pid").to_numpy(zero_copy_only=False).astype(np.int64)
+    start = _numpy(items.field("starttime"), np.uint64)[0]
+    order = np.lexsort((rows, start, pid))
+    pid_s, start_s, rows_s = pid[order], start[order], rows[order]
+    same = np.zeros(len(order), dtype=bool)
+    same[1:] = (pid_s[1:] == pid_s[:-1]) & (start_s[1:] == start_s[:-1])
+    # a step that is a gap in the node trace is no rate for processes either
+    same[1:] &= ok[rows_s[1:]] | (rows_s[1:] - rows_s[:-1] != 1)
+    t_s = t[rows_s]
+
+    def keyed(name):
+        v, valid = _numpy(items.field(name), np.uint64)
+        out = np.empty(len(order))
+        out[order] = _keyed_counter_rate(v[order], valid[order], rows_s, t_s, same, 1)
+        return out
+
+    ut, uvalid = _numpy(items.field("utime"), np.uint64)
+    st, svalid = _numpy(items.field("stime"), np.uint64)
+    cpu_ticks = ut + st
+    cpu = np.empty(len(order))
+    cpu[order] = _keyed_counter_rate(cpu_ticks[order], (uvalid & svalid)[order], rows_s, t_s, same, 1)
+    cols = {
+        "i": rows.astype(np.int64),
+        "pid": pid, "ppid": items.field("ppid"), "starttime": start,
+        "uid": items.field("uid"), "user": items.field("user"), "comm": items.field("comm"),
+        "state": items.field("state"), "job": items.field("job"), "threads": items.field("threads"),
+        "cpu_pct": cpu / clk_tck * 100.0,
+        "rss": _gauge(items.field("rss")),
+        "read_Bps": keyed("read_bytes"), "write_Bps": keyed("write_bytes"),
+    }
+    return pl.DataFrame({k: (pl.from_arrow(v) if isinstance(v, pa.Array) else v)
+                         for k, v in cols.items()})
+
+
+def derive(table: pa.Table, metadata: dict[str, str]) -> Derived:
+    """All derived metrics of one host's rows (sorted by time)."""
+    interval = float(metadata.get("interval_s", 1.0) or 1.0)
+    n = table.num_rows
+    t, dt, ok, gaps = _steps(table, interval)
+    metrics: dict[str, np.ndarray] = {}
+    _cpu(table, dt, ok, metrics)
+    core_busy = _cores(table, dt, ok, n)
+    with np.errstate(invalid="ignore"):
+        metrics["core_imbalance_pct"] = (np.where(np.isnan(core_busy).all(axis=1), np.nan,
+                                                  np.nanmax(np.where(np.isnan(core_busy), -np.inf, core_busy), axis=1)
+                                                  - np.nanmin(np.where(np.isnan(core_busy), np.inf, core_busy), axis=1))
+                                         if core_busy.shape[1] > 1 else np.zeros(n))
+    _memory(table, dt, ok, metrics)
+    _pressure(table, dt, ok, metrics)
+    _network(table, dt, ok, metrics)
+    _disks(table, dt, ok, n, metrics)
+    _system(table, dt, ok, metrics)
+    procs = _processes(table, t, ok, float(metadata.get("clk_tck", 100) or 100))
+    return Derived(host=metadata.get("host", "?"), metadata=metadata, t=t, interval_s=interval,
+                   metrics=metrics, core_busy=core_busy, procs=procs, gaps=gaps)

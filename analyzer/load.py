@@ -1,0 +1,116 @@
+"""Trace files -> one time-ordered table per host, optionally cut to a time range or a job."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from collector.reader import read_traces
+from paratune.errors import ParatuneError
+
+
+@dataclass
+class Trace:
+    """All samples of one host, stitched from its segments in time order."""
+    host: str
+    metadata: dict[str, str]
+    table: pa.Table
+    files: list[Path]
+    notes: list[str] = field(default_factory=list)   # recovered files, dropped rows
+    job: str | None = None
+
+    @property
+    def n(self) -> int:
+        return self.table.num_rows
+
+
+_REL = re.compile(r"^\+(\d+(?:\.\d+)?)([smhd]?)$")
+_UNIT = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_time(text: str | None, origin: float | None = None) -> float | None:
+    """ISO 8601 (naive = UTC), epoch seconds, or '+N[smhd]' after ``origin``."""
+    if text is None:
+        return None
+    m = _REL.match(text.strip())
+    if m:
+        if origin is None:
+            raise ParatuneError(f"relative time {text!r} needs a trace start")
+        return origin + float(m.group(1)) * _UNIT[m.group(2)]
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        dt = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise ParatuneError(f"cannot read time {text!r}: use ISO 8601, epoch seconds or +N[smhd]") from None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=timezone.utc)
+    return dt.timestamp()
+
+
+def _dedupe(table: pa.Table) -> pa.Table:
+    """A sample present in two segments (a recovered .part and its copy) counts once."""
+    ts = table.column("ts").cast(pa.int64()).to_numpy()
+    keep = np.ones(len(ts), dtype=bool)
+    keep[1:] = np.diff(ts) != 0
+    return table if keep.all() else table.filter(pa.array(keep))
+
+
+def _cut(trace: Trace, start: float | None, end: float | None) -> None:
+    if start is None and end is None:
+        return
+    ts = trace.table.column("ts").cast(pa.int64()).to_numpy() / 1e6
+    mask = np.ones(len(ts), dtype=bool)
+    if start is not None:
+        mask &= ts >= start
+    if end is not None:
+        mask &= ts <= end
+    trace.table = trace.table.filter(pa.array(mask))
+
+
+def job_span(table: pa.Table, job: str) -> np.ndarray:
+    """Rows at which some process of ``job`` was alive."""
+    procs = table.column("procs")
+    flat = pc.list_flatten(procs)
+    rows = pc.list_parent_indices(procs).to_numpy()
+    hit = pc.equal(pc.struct_field(flat, "job"), job).fill_null(False).to_numpy(zero_copy_only=False)
+    return np.unique(rows[hit])
+
+
+def _notes(segments) -> list[str]:
+    return [f"{tf.path.name}: recovered {tf.table.num_rows} samples of an unfinished file"
+            + (f", dropped {tf.dropped_bytes} bytes of a partial batch" if tf.dropped_bytes else "")
+            for tf in segments if tf.recovered]
+
+
+def load(paths, start: str | None = None, end: str | None = None,
+         job: str | None = None) -> list[Trace]:
+    """Every host found under ``paths``, each cut to [start, end] and to ``job``'s span."""
+    hosts = read_traces([Path(p) for p in paths])
+    if not hosts:
+        raise ParatuneError("no samples in " + ", ".join(map(str, paths)))
+    traces = []
+    for h in hosts:
+        table = _dedupe(h.table.replace_schema_metadata(None))
+        trace = Trace(h.host, dict(h.metadata), table, [tf.path for tf in h.segments], _notes(h.segments))
+        origin = table.column("ts")[0].value / 1e6
+        _cut(trace, parse_time(start, origin), parse_time(end, origin))
+        if job is not None:
+            rows = job_span(trace.table, job)
+            if len(rows) == 0:
+                continue
+            trace.table = trace.table.slice(int(rows[0]), int(rows[-1] - rows[0] + 1))
+            trace.job = job
+        if trace.n:
+            traces.append(trace)
+    if not traces:
+        what = f"job {job}" if job else "the selected time range"
+        raise ParatuneError(f"no samples for {what} in " + ", ".join(map(str, paths)))
+    return traces

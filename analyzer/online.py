@@ -1,0 +1,97 @@
+"""The anomaly rules, one sample at a time, for the live view.
+
+Same rules, thresholds and compiled step functions as ``analyzer.anomalies``;
+only the bookkeeping differs: state is carried between calls and the run is
+the command with the most CPU *so far* (the analyzer, seeing the whole trace,
+uses the whole trace).  Work per sample is O(1) per metric and O(processes)
+for the per-process signals.
+"""
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+
+from analyzer import config
+from analyzer.anomalies import Anomaly, make_anomaly, values_at
+from analyzer.derive import Derived
+from analyzer.kernels._detect import (BASELINE_STATE, EVENT_STATE, OPENED, CLOSED, SLOPE_STATE,
+                                      _baseline_step, _event_step, _slope_step)
+from analyzer.rules import RULES
+from analyzer.signals import Run, run_signals
+
+Alarm = Anomaly
+"""An alarm is an anomaly seen live; ``end`` stays None while it is active."""
+
+_STEP = {"slope": (_slope_step, SLOPE_STATE), "baseline": (_baseline_step, BASELINE_STATE)}
+
+
+class OnlineRules:
+    def __init__(self, metadata: dict, job: str | None = None):
+        self.job = job
+        self.cores = max(int(metadata.get("cores", 1) or 1), 1)
+        self.cpu_by_comm: dict[str, float] = {}
+        self.filter_state = {f.name: np.zeros(_STEP[f.kind][1]) for r in RULES for f in r.filters}
+        self.event_state = {r.kind: np.zeros(EVENT_STATE) for r in RULES}
+        self.leak_state: dict[tuple, np.ndarray] = {}
+        self.active: dict[str, Alarm] = {}
+        self.events: list[Alarm] = []
+        self._k = 0                               # samples seen
+
+    def _run(self, procs: pl.DataFrame) -> Run:
+        for comm, cpu in procs.select("comm", pl.col("cpu_pct").fill_nan(0.0).fill_null(0.0)).iter_rows():
+            self.cpu_by_comm[comm] = self.cpu_by_comm.get(comm, 0.0) + cpu
+        if self.job is not None:
+            mine = procs.filter(pl.col("job") == self.job)["comm"].to_list()
+            comm = max(mine, key=lambda c: self.cpu_by_comm.get(c, 0.0), default=None)
+            return Run(self.job, comm)
+        comm = max(self.cpu_by_comm, key=self.cpu_by_comm.get, default=None)
+        return Run(None, comm)
+
+    def _leak(self, t: float, procs: pl.DataFrame):
+        best, pid_, comm_ = np.nan, None, None
+        alive = set()
+        for pid, start, comm, rss in procs.select("pid", "starttime", "comm", "rss").iter_rows():
+            key = (pid, start)
+            alive.add(key)
+            state = self.leak_state.setdefault(key, np.zeros(SLOPE_STATE))
+            slope = _slope_step(state, t, float(rss) if rss is not None else np.nan, config.LEAK_TAU_S)
+            if rss is not None and rss >= config.LEAK_MIN_RSS and slope == slope and not slope <= best:
+                best, pid_, comm_ = slope, pid, comm
+        for key in set(self.leak_state) - alive:
+            del self.leak_state[key]
+        return best, pid_, comm_
+
+    def update(self, derived: Derived, i: int) -> list[Alarm]:
+        """Feed sample ``i`` of ``derived``; return the alarms active after it."""
+        t = float(derived.t[i])
+        procs = derived.procs.filter(pl.col("i") == i).with_columns(pl.lit(0, pl.Int64).alias("i"))
+        run = self._run(procs)
+        sig = {k: np.array([v[i]], dtype=np.float64) for k, v in derived.metrics.items()}
+        run_sig, who = run_signals(procs, 1, run)
+        sig.update(run_sig)
+        slope, who["leak_pid"], who["leak_comm"] = self._leak(t, procs)
+        sig["leak_slope"] = np.array([slope])
+        who["leak_pid"], who["leak_comm"] = [who["leak_pid"]], [who["leak_comm"]]
+        for rule in RULES:
+            for f in rule.filters:
+                step = _STEP[f.kind][0]
+                sig[f.name] = np.array([step(self.filter_state[f.name], t, float(sig[f.source][0]), *f.params)])
+        k = self._k
+        for rule in RULES:
+            score = float(np.asarray(rule.score(sig, self.cores), dtype=np.float64)[0])
+            state = self.event_state[rule.kind]
+            code = _event_step(state, k, t, score, config.RELEASE, rule.min_s, config.HOLD_S)
+            if code == OPENED:
+                alarm = make_anomaly(rule, float(state[5]), t, state[3],
+                                     values_at(sig, who, 0, run), run)
+                alarm.end = None
+                self.active[rule.kind] = alarm
+                self.events.append(alarm)
+            elif code == CLOSED and rule.kind in self.active:
+                alarm = self.active.pop(rule.kind)
+                alarm.end = float(state[6])
+                alarm.score = round(float(state[3]), 3)
+            elif rule.kind in self.active and state[0] == 2.0:
+                self.active[rule.kind].score = round(float(state[3]), 3)
+        self._k += 1
+        return list(self.active.values())

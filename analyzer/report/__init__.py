@@ -1,0 +1,1 @@
+"""Renderers of an Analysis: rich text, JSON and plots."""

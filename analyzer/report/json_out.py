@@ -1,0 +1,57 @@
+"""``paratune analyze --json``: the document described in docs/analyze-json.md."""
+from __future__ import annotations
+
+import json
+import math
+from datetime import datetime, timezone
+
+from analyzer.analysis import Analysis, finite_or_none, gap_seconds
+
+SCHEMA_VERSION = 1
+
+
+def iso(t: float | None) -> str | None:
+    if t is None or not math.isfinite(t):
+        return None
+    return datetime.fromtimestamp(t, tz=timezone.utc).isoformat(timespec="seconds")
+
+
+def _clean(obj):
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _clean(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_clean(v) for v in obj]
+    return obj
+
+
+def to_document(a: Analysis) -> dict:
+    d, tr = a.derived, a.trace
+    start, end = float(d.t[0]), float(d.t[-1])
+    doc = {
+        "schema_version": SCHEMA_VERSION,
+        "trace": {
+            "host": tr.host, "start": iso(start), "end": iso(end),
+            "duration_s": round(end - start + d.interval_s, 3), "interval_s": d.interval_s,
+            "samples": d.n, "gaps": len(d.gaps), "gap_seconds": round(gap_seconds(d), 3),
+            "jobs": a.jobs, "job": tr.job, "files": [str(f) for f in tr.files], "notes": tr.notes,
+            "kernel": tr.metadata.get("kernel"), "cpu_model": tr.metadata.get("cpu_model"),
+            "cores": int(tr.metadata["cores"]) if tr.metadata.get("cores", "").isdigit() else None,
+        },
+        "run": {"job": a.run.job, "command": a.run.comm},
+        "characterization": a.characterization.to_dict(),
+        "phases": [{"start": iso(p.start), "end": iso(p.end), "duration_s": round(p.duration_s, 3),
+                    "label": p.label, "bottleneck": c.label, "evidence": p.evidence,
+                    "profile": {k: finite_or_none(v) for k, v in p.profile.items()}}
+                   for p, c in zip(a.phases, a.phase_bottlenecks)],
+        "anomalies": [dict(x.to_dict(), start=iso(x.start), end=iso(x.end)) for x in a.anomalies],
+        "fingerprint": a.fingerprint.to_dict(),
+        "processes": a.processes.to_dicts(),
+    }
+    return _clean(doc)
+
+
+def render(analyses: list[Analysis]) -> str:
+    docs = [to_document(a) for a in analyses]
+    return json.dumps(docs[0] if len(docs) == 1 else {"hosts": docs}, indent=2, allow_nan=False)

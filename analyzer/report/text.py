@@ -1,0 +1,150 @@
+"""The rich terminal report of ``paratune analyze``."""
+from __future__ import annotations
+
+import math
+from datetime import datetime, timezone
+
+import numpy as np
+from rich.console import Console, Group
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from analyzer.analysis import Analysis, gap_seconds, key_series
+
+PHASE_COLOURS = {"idle": "grey50", "compute": "green", "io": "yellow", "communication": "cyan",
+                 "memory": "magenta", "startup": "blue", "shutdown": "blue", "mixed": "white"}
+BOTTLENECK_COLOURS = {"compute-bound": "green", "memory-bound": "magenta", "io-bound": "yellow",
+                      "network-bound": "cyan", "idle": "grey50"}
+SPARK = "▁▂▃▄▅▆▇█"
+
+
+def hms(t: float) -> str:
+    return datetime.fromtimestamp(t, tz=timezone.utc).strftime("%H:%M:%S")
+
+
+def span(seconds: float) -> str:
+    seconds = int(round(seconds))
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}h{m:02d}m{s:02d}s" if h else (f"{m}m{s:02d}s" if m else f"{s}s")
+
+
+def human_bytes(x: float | None) -> str:
+    if x is None or not math.isfinite(x):
+        return "-"
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(x) < 1024 or unit == "TiB":
+            return f"{x:.0f} {unit}" if unit == "B" else f"{x:.1f} {unit}"
+        x /= 1024
+
+
+def sparkline(x: np.ndarray, width: int) -> str:
+    """Mean of each of ``width`` bins, scaled 0..max; blank where a bin has no data."""
+    x = np.asarray(x, dtype=np.float64)
+    if x.size == 0:
+        return ""
+    edges = np.linspace(0, x.size, min(width, x.size) + 1).astype(int)
+    bins = [x[a:b][np.isfinite(x[a:b])] for a, b in zip(edges[:-1], edges[1:])]
+    means = np.array([b.mean() if b.size else np.nan for b in bins])
+    top = np.nanmax(means) if np.isfinite(means).any() else 0.0
+    if not top > 0:
+        return "".join(" " if np.isnan(m) else SPARK[0] for m in means)
+    return "".join(" " if np.isnan(m) else SPARK[min(int(m / top * (len(SPARK) - 1) + 0.5), len(SPARK) - 1)]
+                   for m in means)
+
+
+def _header(a: Analysis) -> Panel:
+    d, tr = a.derived, a.trace
+    start, end = d.t[0], d.t[-1]
+    start_day = datetime.fromtimestamp(start, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    lines = [
+        f"[bold]{tr.host}[/]  {tr.metadata.get('cpu_model', '')}  {tr.metadata.get('cores', '?')} cores  "
+        f"kernel {tr.metadata.get('kernel', '?')}",
+        f"{start_day} → {hms(end)}  ({span(end - start + d.interval_s)}), {d.n} samples every "
+        f"{d.interval_s:g} s, {len(d.gaps)} gap(s) ({span(gap_seconds(d))} missing)",
+        f"jobs: {', '.join(a.jobs) if a.jobs else 'none'}    run: [bold]{a.run.describe()}[/]",
+    ]
+    lines += [f"[yellow]note:[/] {n}" for n in tr.notes]
+    return Panel("\n".join(lines), title="paratune analyze", border_style="blue")
+
+
+def _characterization(a: Analysis) -> Panel:
+    c = a.characterization
+    colour = BOTTLENECK_COLOURS.get(c.label, "white")
+    body = Text.from_markup(f"[bold {colour}]{c.label}[/]\n" + "\n".join(f"• {e}" for e in c.evidence))
+    return Panel(body, title="bottleneck", border_style=colour)
+
+
+def _timeline(a: Analysis, width: int) -> Group:
+    d = a.derived
+    total = max(d.t[-1] - d.t[0] + d.interval_s, 1e-9)
+    bar = Text()
+    used = 0
+    for k, p in enumerate(a.phases):
+        cells = round((p.end - d.t[0]) / total * width) - used if k < len(a.phases) - 1 else width - used
+        cells = max(cells, 0)
+        used += cells
+        bar.append("█" * cells, style=PHASE_COLOURS.get(p.label, "white"))
+    table = Table(box=None, pad_edge=False, show_header=True, header_style="bold")
+    for col in ("#", "start", "end", "length", "phase", "bottleneck", "evidence"):
+        table.add_column(col, overflow="fold")
+    for k, (p, c) in enumerate(zip(a.phases, a.phase_bottlenecks), 1):
+        table.add_row(str(k), hms(p.start), hms(p.end), span(p.duration_s),
+                      Text(p.label, style=PHASE_COLOURS.get(p.label, "white")),
+                      Text(c.label, style=BOTTLENECK_COLOURS.get(c.label, "white")), p.evidence)
+    return Group(Text("phases", style="bold"), bar, table)
+
+
+def _processes(a: Analysis) -> Table:
+    t = Table(title="top processes by CPU time", title_justify="left", title_style="bold")
+    for col, just in (("pid", "right"), ("command", "left"), ("user", "left"), ("job", "left"),
+                      ("CPU s", "right"), ("share", "right"), ("mean CPU %", "right"),
+                      ("peak RSS", "right"), ("read", "right"), ("written", "right")):
+        t.add_column(col, justify=just)
+    for r in a.processes.iter_rows(named=True):
+        t.add_row(str(r["pid"]), r["comm"] or "?", r["user"] or "?", r["job"] or "",
+                  f"{r['cpu_s'] or 0:,.1f}", f"{(r['share'] or 0) * 100:.1f}%",
+                  f"{r['cpu_pct_mean'] or 0:.0f}", human_bytes(r["rss_max"]),
+                  human_bytes(r["read_bytes"]), human_bytes(r["write_bytes"]))
+    return t
+
+
+def _anomalies(a: Analysis):
+    if not a.anomalies:
+        return Text("anomalies: none found", style="green")
+    t = Table(title="anomalies", title_justify="left", title_style="bold red")
+    for col in ("kind", "start", "end", "length", "score", "what happened"):
+        t.add_column(col, overflow="fold")
+    for x in a.anomalies:
+        t.add_row(Text(x.kind, style="red"), hms(x.start), hms(x.end),
+                  span(x.end - x.start + a.derived.interval_s), f"{x.score:.1f}", x.message)
+    return t
+
+
+def _sparklines(a: Analysis, width: int) -> Table:
+    t = Table(box=None, show_header=False, pad_edge=False, title="key metrics over the run",
+              title_justify="left", title_style="bold")
+    t.add_column("metric")
+    t.add_column("history")
+    t.add_column("mean", justify="right")
+    t.add_column("max", justify="right")
+    for name, label in key_series():
+        x = a.derived.metrics.get(name)
+        if x is None or not np.isfinite(x).any():
+            continue
+        fmt = (lambda v: human_bytes(v) + "/s") if name.endswith("Bps") else (lambda v: f"{v:.1f}")
+        t.add_row(label, Text(sparkline(x, width), style="cyan"), fmt(float(np.nanmean(x))),
+                  fmt(float(np.nanmax(x))))
+    return t
+
+
+def render(analyses: list[Analysis], console: Console) -> None:
+    width = max(min(console.width, 160) - 40, 20)
+    for a in analyses:
+        console.print(_header(a))
+        console.print(_characterization(a))
+        console.print(_timeline(a, min(console.width, 160)))
+        console.print(_anomalies(a))
+        console.print(_processes(a))
+        console.print(_sparklines(a, width))

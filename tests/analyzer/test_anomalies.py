@@ -1,0 +1,113 @@
+"""Each anomaly rule on a synthetic trace with a known fault, plus quiet runs.
+
+The recorded-workload checks (real faults injected on this machine) are in
+test_sample_traces.py; these pin the rule logic to exact, known windows."""
+import numpy as np
+import pytest
+
+from analyzer.anomalies import detect
+from analyzer.derive import derive
+from analyzer.online import OnlineRules
+from collector.schema import CPU_STATES, trace_metadata
+from tests.analyzer.synth import proc, row, table
+
+N = 240
+
+
+def _run(hog=None, stall=None, leak=None, imbalance=None, io=None, pressure=None, n=N):
+    """Two 'lmp' ranks at ~95 % each; faults switched on in [a, b) windows."""
+    rows, cum = [], {}
+    cpu = {"user": 0, "system": 0, "idle": 0, "iowait": 0}
+
+    def add(key, x):
+        cum[key] = cum.get(key, 0) + x
+        return cum[key]
+
+    rng = np.random.default_rng(0)
+    for i in range(n):
+        on = lambda w: w is not None and w[0] <= i < w[1]
+        rank_cpu = [95 + rng.normal(0, 2), 95 + rng.normal(0, 2)]
+        if on(stall):
+            rank_cpu = [0.0, 0.0]
+        if on(imbalance):
+            rank_cpu = [98.0, 30.0]
+        ps = [proc(100 + r, add(("u", r), int(c)), comm="lmp", starttime=5, rss=200 << 20,
+                   state="T" if on(stall) else "R") for r, c in enumerate(rank_cpu)]
+        busy = sum(rank_cpu)
+        if on(hog):
+            ps.append(proc(300, add("hog", 80), comm="stress-ng-cpu", starttime=50, user="bob"))
+            busy = 200
+        if leak is not None and i >= leak[0]:
+            grow = min(i, leak[1]) - leak[0]
+            ps.append(proc(400, add("leak", 1), comm="leaky", starttime=60, rss=(64 << 20) + grow * (4 << 20)))
+        busy = min(busy, 200)
+        io_on = on(io)
+        c = {"user": add("user", int(busy)), "system": add("system", 0),
+             "idle": add("idle", int(200 - busy) - (100 if io_on else 0) if not io_on else 0),
+             "iowait": add("iowait", 100 if io_on else 0)}
+        disks = [{"name": "vda", "reads": add("r", 300 if io_on else 1), "reads_merged": 0,
+                  "read_sectors": add("rs", 200000 if io_on else 8), "read_ticks": 0, "writes": 0,
+                  "writes_merged": 0, "write_sectors": 0, "write_ticks": 0, "in_flight": 0,
+                  "io_ticks": add("io", 990 if io_on else 5), "time_in_queue": 0}]
+        avail = (300 << 20) if on(pressure) else (4 << 30)
+        rows.append(row(i, **c, procs=ps, disks=disks, mem_available=avail, procs_running=3 if on(hog) else 2,
+                        pgmajfault=add("maj", 5000 if on(pressure) else 0)))
+    tab = table(rows)
+    return derive(tab, trace_metadata(tab.schema))
+
+
+def _kinds(found):
+    return sorted({a.kind for a in found})
+
+
+def _overlaps(a, window, t0):
+    return a.start <= t0 + window[1] and a.end >= t0 + window[0]
+
+
+def test_clean_run_is_quiet():
+    assert detect(_run()) == []
+
+
+@pytest.mark.parametrize("fault, kind, window", [
+    ("hog", "cpu_hog", (60, 120)),
+    ("stall", "stall", (120, 160)),
+    ("leak", "memory_leak", (60, 200)),
+    ("imbalance", "imbalance", (80, 160)),
+    ("io", "io_saturation", (100, 150)),
+    ("pressure", "memory_pressure", (100, 130)),
+])
+def test_injected_fault_is_found_in_its_window(fault, kind, window):
+    d = _run(**{fault: window})
+    found = detect(d)
+    hits = [a for a in found if a.kind == kind]
+    assert hits, f"{kind} not found; got {_kinds(found)}"
+    a = hits[0]
+    assert _overlaps(a, window, d.t[0])
+    assert abs(a.start - (d.t[0] + window[0])) <= 10
+    assert a.message and a.score >= 1.0
+
+
+def test_hog_names_the_process():
+    a = [a for a in detect(_run(hog=(60, 120))) if a.kind == "cpu_hog"][0]
+    assert a.process == "stress-ng-cpu" and a.pid == 300 and "bob" in a.message
+
+
+def test_stall_names_the_run():
+    a = [a for a in detect(_run(stall=(120, 160))) if a.kind == "stall"][0]
+    assert a.process == "lmp" and a.end - a.start >= 30
+
+
+@pytest.mark.parametrize("fault", ["hog", "stall", "leak", "imbalance", "io", "pressure"])
+def test_online_rules_agree_with_offline(fault):
+    window = {"hog": (60, 120), "stall": (120, 160), "leak": (60, 200), "imbalance": (80, 160),
+              "io": (100, 150), "pressure": (100, 130)}[fault]
+    d = _run(**{fault: window})
+    offline = detect(d)
+    rules = OnlineRules({"cores": "2"})
+    for i in range(d.n):
+        rules.update(d, i)
+    online = rules.events
+    assert _kinds(online) == _kinds(offline)
+    for a in offline:
+        b = [x for x in online if x.kind == a.kind][0]
+        assert abs(b.start - a.start) <= 30

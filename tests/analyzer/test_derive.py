@@ -1,0 +1,158 @@
+import math
+
+import numpy as np
+import pytest
+
+from analyzer.derive import derive
+from analyzer.kernels._rates import _counter_rate, _keyed_counter_rate
+from collector.schema import CPU_STATES, trace_metadata
+from tests.analyzer.synth import row, proc, table
+from tests.naive import derive as naive
+
+U64 = 2**64
+
+
+def _rate(values, valid=None, dt=None, ok=None, modulus=0.0):
+    n = len(values)
+    valid = np.ones(n, bool) if valid is None else np.asarray(valid)
+    dt = np.ones(n) if dt is None else np.asarray(dt, float)
+    ok = np.ones(n, bool) if ok is None else np.asarray(ok)
+    got = _counter_rate(np.asarray(values, np.uint64), valid, dt, ok, modulus)
+    want = naive.counter_rate(values, valid, dt, ok, modulus)
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+    np.testing.assert_allclose(got[~np.isnan(got)], np.array(want)[~np.isnan(want)])
+    return got
+
+
+@pytest.mark.parametrize("values", [[], [5], [5, 5], [0, 10, 30, 60], [7] * 20])
+def test_counter_rate_simple(values):
+    got = _rate(values)
+    assert len(got) == len(values)
+    if values:
+        assert math.isnan(got[0])
+
+
+def test_counter_rate_32bit_wrap_and_reset():
+    got = _rate([2**32 - 10, 5, 15, 3])  # wrap, then normal, then a reset
+    assert got[1] == 15.0 and got[2] == 10.0 and math.isnan(got[3])
+
+
+def test_counter_rate_64bit_wrap():
+    got = _rate([U64 - 100, 50])
+    assert got[1] == 150.0
+
+
+def test_counter_rate_reset_of_big_counter_is_nan():
+    assert math.isnan(_rate([10**12, 10**3])[1])
+
+
+def test_counter_rate_known_modulus():
+    assert _rate([990, 10], modulus=1000.0)[1] == 20.0
+
+
+def test_counter_rate_nulls_and_gaps():
+    got = _rate([0, 10, 20, 30, 40], valid=[1, 1, 0, 1, 1], ok=[1, 1, 1, 1, 0])
+    assert got[1] == 10 and np.isnan(got[2:]).all()
+
+
+def test_counter_rate_random_against_reference():
+    rng = np.random.default_rng(1)
+    for _ in range(50):
+        n = int(rng.integers(0, 40))
+        v = np.cumsum(rng.integers(0, 2**20, n)).astype(np.uint64)
+        if n > 3:
+            v[n // 2:] = v[n // 2:] % np.uint64(2**32)  # a wrap or a reset midway
+        _rate(list(map(int, v)), valid=rng.random(n) > 0.1, dt=rng.uniform(0.5, 2, n),
+              ok=rng.random(n) > 0.1)
+
+
+def test_keyed_rate_against_reference():
+    rng = np.random.default_rng(2)
+    m = 200
+    key = np.sort(rng.integers(0, 10, m))
+    same = np.r_[False, key[1:] == key[:-1]]
+    row_ = np.zeros(m, np.int64)
+    for j in range(1, m):
+        row_[j] = row_[j - 1] + int(rng.integers(1, 3)) if same[j] else 0
+    t = row_.astype(float)
+    v = np.cumsum(rng.integers(0, 100, m)).astype(np.uint64)
+    valid = rng.random(m) > 0.05
+    got = _keyed_counter_rate(v, valid, row_, t, same, 1)
+    want = naive.keyed_counter_rate(list(map(int, v)), valid, row_, t, same, 1)
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+    np.testing.assert_allclose(got[~np.isnan(got)], np.array(want)[~np.isnan(want)])
+
+
+def _derive(rows, **meta):
+    tab = table(rows, **meta)
+    return derive(tab, trace_metadata(tab.schema))
+
+
+def test_cpu_percent_from_counters():
+    rows = [row(i, user=60 * i, system=20 * i, idle=20 * i) for i in range(5)]
+    d = _derive(rows)
+    assert np.isnan(d.metrics["cpu_user_pct"][0])
+    np.testing.assert_allclose(d.metrics["cpu_user_pct"][1:], 60.0)
+    np.testing.assert_allclose(d.metrics["cpu_busy_pct"][1:], 80.0)
+
+
+def test_gap_is_nan_and_reported():
+    times = [0, 1, 2, 10, 11]
+    rows = [row(i, t=1e9 + s, user=100 * s) for i, s in enumerate(times)]
+    rows = [dict(r, cpu_idle=50 * s) for r, s in zip(rows, times)]
+    d = _derive(rows)
+    assert len(d.gaps) == 1 and d.gaps[0].missing_s == 8
+    assert np.isnan(d.metrics["cpu_user_pct"][3]) and not np.isnan(d.metrics["cpu_user_pct"][4])
+
+
+def test_wall_clock_jump_uses_monotonic_interval():
+    rows = [row(i, t=1e9 + i + (3600 if i >= 3 else 0), mono=100.0 + i, net_rx=1000 * i) for i in range(6)]
+    d = _derive(rows)
+    assert not d.gaps
+    np.testing.assert_allclose(d.metrics["net_rx_Bps"][1:], 1000.0)
+
+
+def test_reboot_breaks_rates():
+    rows = [row(i, mono=(100.0 + i) if i < 3 else (1.0 + i), net_rx=(1000 * i if i < 3 else 10 * i))
+            for i in range(6)]
+    d = _derive(rows)
+    assert np.isnan(d.metrics["net_rx_Bps"][3]) and d.metrics["net_rx_Bps"][4] == 10.0
+
+
+def test_process_cpu_and_pid_reuse():
+    rows = []
+    for i in range(6):
+        ps = [proc(10, utime=50 * i, comm="lmp", job="7")]
+        start = 1 if i < 3 else 999  # pid 11 reused by another process at i = 3
+        ps.append(proc(11, utime=100 * i if i < 3 else 5 * (i - 3), starttime=start, comm="x"))
+        rows.append(row(i, procs=ps))
+    d = _derive(rows)
+    lmp = d.procs.filter(d.procs["comm"] == "lmp").sort("i")["cpu_pct"].to_numpy()
+    assert np.isnan(lmp[0]) and np.allclose(lmp[1:], 50.0)
+    x = d.procs.filter(d.procs["comm"] == "x").sort("i")["cpu_pct"].to_numpy()
+    assert np.allclose(x[1:3], 100.0) and np.isnan(x[3]) and np.allclose(x[4:], 5.0)
+    jobs = d.jobs()
+    assert set(jobs["job"].to_list()) == {"7"}
+
+
+def test_disks_sum_and_util():
+    def disk(name, i, k):
+        return {"name": name, "reads": i * k, "reads_merged": 0, "read_sectors": 8 * i * k,
+                "read_ticks": 0, "writes": 0, "writes_merged": 0, "write_sectors": 0,
+                "write_ticks": 0, "in_flight": 0, "io_ticks": 500 * i * (k == 2),
+                "time_in_queue": 0}
+    rows = [row(i, disks=[disk("vda", i, 1), disk("vdb", i, 2)]) for i in range(4)]
+    d = _derive(rows)
+    np.testing.assert_allclose(d.metrics["disk_read_iops"][1:], 3.0)
+    np.testing.assert_allclose(d.metrics["disk_read_Bps"][1:], 3 * 8 * 512)
+    np.testing.assert_allclose(d.metrics["disk_util_pct"][1:], 50.0)
+
+
+def test_single_sample_and_per_core_imbalance():
+    d = _derive([row(0)])
+    assert d.n == 1 and all(len(v) == 1 for v in d.metrics.values())
+    zero = {st: 0 for st in CPU_STATES}
+    cores = lambda i: [dict(zero, cpu=0, user=100 * i), dict(zero, cpu=1, idle=100 * i)]
+    d = _derive([row(i, user=100 * i, idle=100 * i, cores=cores(i)) for i in range(3)])
+    np.testing.assert_allclose(d.core_busy[1:], [[100, 0], [100, 0]])
+    np.testing.assert_allclose(d.metrics["core_imbalance_pct"][1:], 100.0)

@@ -1,0 +1,38 @@
+"""Plain-Python references for analyzer/kernels/_rates.py."""
+import math
+
+TWO32, TWO64 = 2**32, 2**64
+
+
+def delta(prev: int, cur: int, modulus: float = 0.0) -> float:
+    if cur >= prev:
+        return float(cur - prev)
+    if modulus > 0:
+        d = modulus - prev + cur
+        return float(d) if d >= 0 else math.nan
+    if prev < TWO32 and cur < TWO32:
+        d = TWO32 - prev + cur
+        return float(d) if d < 2**31 else math.nan
+    if prev >= 2**63:
+        return float(TWO64 - prev + cur)
+    return math.nan
+
+
+def counter_rate(values, valid, dt, step_ok, modulus=0.0):
+    out = [math.nan] * len(values)
+    for i in range(1, len(values)):
+        if step_ok[i] and valid[i] and valid[i - 1] and dt[i] > 0:
+            out[i] = delta(int(values[i - 1]), int(values[i]), modulus) / dt[i]
+    return out
+
+
+def keyed_counter_rate(values, valid, row, t, same_key, max_step_rows):
+    out = [math.nan] * len(values)
+    for j in range(1, len(values)):
+        if not (same_key[j] and valid[j] and valid[j - 1]):
+            continue
+        dt = t[j] - t[j - 1]
+        if row[j] - row[j - 1] > max_step_rows or dt <= 0 or values[j] < values[j - 1]:
+            continue
+        out[j] = float(int(values[j]) - int(values[j - 1])) / dt
+    return out
