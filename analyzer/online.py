@@ -29,7 +29,7 @@ class OnlineRules:
     def __init__(self, metadata: dict, job: str | None = None):
         self.job = job
         self.cores = max(int(metadata.get("cores", 1) or 1), 1)
-        self.cpu_by_comm: dict[str, float] = {}
+        self.cpu_by_group: dict[tuple, float] = {}    # (comm, ppid) -> CPU % summed over samples
         self.filter_state = {f.name: np.zeros(_STEP[f.kind][1]) for r in RULES for f in r.filters}
         self.event_state = {r.kind: np.zeros(EVENT_STATE) for r in RULES}
         self.leak_state: dict[tuple, np.ndarray] = {}
@@ -38,14 +38,15 @@ class OnlineRules:
         self._k = 0                               # samples seen
 
     def _run(self, procs: pl.DataFrame) -> Run:
-        for comm, cpu in procs.select("comm", pl.col("cpu_pct").fill_nan(0.0).fill_null(0.0)).iter_rows():
-            self.cpu_by_comm[comm] = self.cpu_by_comm.get(comm, 0.0) + cpu
-        if self.job is not None:
-            mine = procs.filter(pl.col("job") == self.job)["comm"].to_list()
-            comm = max(mine, key=lambda c: self.cpu_by_comm.get(c, 0.0), default=None)
-            return Run(self.job, comm)
-        comm = max(self.cpu_by_comm, key=self.cpu_by_comm.get, default=None)
-        return Run(None, comm)
+        """Like signals.identify_run, over the samples seen so far."""
+        mine = procs if self.job is None else procs.filter(pl.col("job") == self.job)
+        for comm, ppid, cpu in mine.select("comm", "ppid", pl.col("cpu_pct").fill_nan(0.0)
+                                           .fill_null(0.0)).iter_rows():
+            self.cpu_by_group[(comm, ppid)] = self.cpu_by_group.get((comm, ppid), 0.0) + cpu
+        if not self.cpu_by_group:
+            return Run(self.job, None)
+        comm, ppid = max(self.cpu_by_group, key=lambda k: (self.cpu_by_group[k], k))
+        return Run(self.job, comm, ppid)
 
     def _leak(self, t: float, procs: pl.DataFrame):
         best, pid_, comm_ = np.nan, None, None

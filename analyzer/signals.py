@@ -1,8 +1,10 @@
 """Per-sample signals the anomaly rules read, beyond the node metrics.
 
 "The run" is what the user cares about: the processes of a job when a job
-is known, else the processes of the command that used the most CPU (an MPI
-run's ranks share it).  Signals are computed from a long process frame, so
+is known, else the processes of the command and parent that used the most
+CPU: an MPI run's ranks share both (mpirun/orted or slurmstepd is the
+parent), while unrelated processes that happen to share a command name
+(every ``python``) do not.  Signals are computed from a long process frame, so
 the analyzer (a whole trace) and the live view (one sample) share this code.
 """
 from __future__ import annotations
@@ -20,16 +22,21 @@ ATTRIBUTION = ("hog_pid", "hog_comm", "hog_user", "leak_pid", "leak_comm")
 
 @dataclass(frozen=True)
 class Run:
-    """Which processes are the run: a job's, else one command's."""
+    """Which processes are the run: a job's, else one command's under one parent."""
     job: str | None
     comm: str | None
+    ppid: int | None = None
 
     def mask(self) -> pl.Expr:
         if self.job is not None:
             return pl.col("job") == self.job
         if self.comm is None:
             return pl.lit(False)
-        return pl.col("comm") == self.comm
+        return (pl.col("comm") == self.comm) & (pl.col("ppid") == self.ppid)
+
+    def ranks(self) -> pl.Expr:
+        """The run's ranks: its processes of the run's command."""
+        return self.mask() & (pl.col("comm") == self.comm)
 
     def describe(self) -> str:
         if self.job is not None:
@@ -37,19 +44,15 @@ class Run:
         return self.comm or "no process"
 
 
-def dominant_comm(procs: pl.DataFrame, job: str | None = None) -> str | None:
-    """The command with the most CPU time (within ``job`` when given)."""
+def identify_run(procs: pl.DataFrame, job: str | None = None) -> Run:
+    """The (command, parent) group with the most CPU time, within ``job`` when given."""
     if job is not None:
         procs = procs.filter(pl.col("job") == job)
     if procs.height == 0:
-        return None
-    top = (procs.group_by("comm").agg(pl.col("cpu_pct").fill_nan(None).sum().alias("cpu"))
-           .sort("cpu", descending=True, nulls_last=True))
-    return top["comm"][0]
-
-
-def identify_run(procs: pl.DataFrame, job: str | None = None) -> Run:
-    return Run(job, dominant_comm(procs, job))
+        return Run(job, None)
+    top = (procs.group_by("comm", "ppid").agg(pl.col("cpu_pct").fill_nan(None).sum().alias("cpu"))
+           .sort("cpu", "comm", "ppid", descending=True, nulls_last=True))
+    return Run(job, top["comm"][0], int(top["ppid"][0]))
 
 
 def _scatter(n: int, idx, values, fill=np.nan) -> np.ndarray:
@@ -71,7 +74,7 @@ def run_signals(procs: pl.DataFrame, n: int, run: Run) -> tuple[dict, dict]:
                                 pl.col("cpu_pct").fill_nan(None))
     run_p = in_run.filter(pl.col("_run"))
     agg = run_p.group_by("i").agg(pl.col("cpu_pct").sum().alias("run_cpu"), pl.len().alias("run_nprocs"))
-    ranks = run_p.filter(pl.col("comm") == run.comm) if run.comm else run_p.clear()
+    ranks = in_run.filter(run.ranks().fill_null(False)) if run.comm else run_p.clear()
     ranks = ranks.group_by("i").agg((pl.col("cpu_pct").max() - pl.col("cpu_pct").min()).alias("spread"),
                                     pl.col("cpu_pct").mean().alias("mean"), pl.len().alias("k"))
     ranks = ranks.filter(pl.col("k") >= 2)

@@ -1,0 +1,168 @@
+"""Record the real workloads of scripts/workloads.py into sample_traces/.
+
+    sudo .venv/bin/python scripts/record_sample_traces.py [--only NAME ...] [--out sample_traces]
+
+Each run: start ``paratune record`` (1 s interval), 5 s of quiet, the
+workload (faults injected at fixed seconds for the ``*-<fault>`` runs), 5 s of
+quiet, SIGTERM.  The finished trace is copied to OUT/<name>.arrow and what
+ran, when, and the injected windows go to OUT/manifest.json, which
+docs/evaluation.md and the tests read as ground truth.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import workloads as W  # noqa: E402
+
+PARATUNE = [sys.executable, "-m", "paratune.cli"]
+QUIET_S = 5
+
+
+def _leaker(d: Path, seconds: int, mib: int) -> list[str]:
+    script = d / "leaker.py"
+    script.write_text(W.LEAKER.format(seconds=seconds, mib=mib))
+    return [sys.executable, str(script)]
+
+
+class Fault:
+    """An injected fault: starts ``at`` seconds into the workload, lasts ``seconds``."""
+
+    def __init__(self, kind: str, at: int, seconds: int):
+        self.kind, self.at, self.seconds = kind, at, seconds
+        self.proc = None
+        self.stopped: list[int] = []
+        self.start = self.end = None
+
+    def begin(self, scratch: Path, main: subprocess.Popen):
+        self.start = time.time()
+        if self.kind == "cpu_hog":
+            self.proc = subprocess.Popen(["stress-ng", "--cpu", "1", "-t", str(self.seconds), "-q"])
+        elif self.kind == "memory_leak":
+            self.proc = subprocess.Popen(_leaker(scratch, self.seconds, 8))
+        elif self.kind == "io_saturation":
+            self.proc = subprocess.Popen(W.fio_cmd(scratch, self.seconds, "burst"),
+                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        elif self.kind == "network_saturation":
+            W.iperf3_server()
+            self.proc = subprocess.Popen(W.iperf3_cmd(self.seconds), stdout=subprocess.DEVNULL,
+                                         stderr=subprocess.DEVNULL)
+        elif self.kind == "stall":
+            out = subprocess.run(["pgrep", "-x", "lmp"], capture_output=True, text=True).stdout.split()
+            self.stopped = [int(p) for p in out]
+            for pid in self.stopped:
+                os.kill(pid, signal.SIGSTOP)
+
+    def finish(self):
+        if self.stopped:
+            for pid in self.stopped:
+                try:
+                    os.kill(pid, signal.SIGCONT)
+                except ProcessLookupError:
+                    pass
+        if self.proc is not None:
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        self.end = time.time()
+
+    def record(self) -> dict:
+        return {"kind": self.kind, "start": self.start, "end": self.end}
+
+
+FAULT_RUNS = {  # name -> (base workload, lammps steps, faults)
+    "lammps-clean": (10_000, []),
+    "lammps-cpu_hog": (10_000, [("cpu_hog", 50, 60)]),
+    "lammps-memory_leak": (10_000, [("memory_leak", 40, 90)]),
+    "lammps-io_saturation": (10_000, [("io_saturation", 50, 40)]),
+    "lammps-network_saturation": (10_000, [("network_saturation", 50, 40)]),
+    "lammps-stall": (10_000, [("stall", 60, 30)]),
+}
+
+
+def record(name: str, argv_for, out: Path, faults=()) -> dict:
+    with tempfile.TemporaryDirectory(prefix=f"pt-{name}-") as tmp:
+        tmp = Path(tmp)
+        scratch, traces = tmp / "work", tmp / "traces"
+        scratch.mkdir()
+        argv = argv_for(scratch)
+        rec = subprocess.Popen(PARATUNE + ["record", "--output", str(traces), "--interval", "1",
+                                           "--flush", "5"], stderr=subprocess.DEVNULL)
+        time.sleep(QUIET_S)
+        t0 = time.time()
+        main = subprocess.Popen(argv, cwd=scratch, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        injected = [Fault(*f) for f in faults]
+        pending, active = list(injected), []
+        while main.poll() is None:
+            now = time.time() - t0
+            for f in list(pending):
+                if now >= f.at:
+                    f.begin(scratch, main)
+                    pending.remove(f)
+                    active.append(f)
+            for f in list(active):
+                if f.kind == "stall" and time.time() - f.start >= f.seconds:
+                    f.finish()
+                    active.remove(f)
+                elif f.proc is not None and f.proc.poll() is not None:
+                    f.finish()
+                    active.remove(f)
+            time.sleep(0.2)
+        t1 = time.time()
+        for f in active:
+            f.finish()
+        time.sleep(QUIET_S)
+        rec.send_signal(signal.SIGTERM)
+        rec.wait(timeout=60)
+        files = sorted(traces.rglob("*.arrow"))
+        if len(files) != 1:
+            raise SystemExit(f"{name}: expected one trace file, found {files}")
+        shutil.copyfile(files[0], out / f"{name}.arrow")
+        os.chmod(out / f"{name}.arrow", 0o644)
+        return {"name": name, "file": f"{name}.arrow", "command": " ".join(argv),
+                "workload_start": t0, "workload_end": t1,
+                "faults": [f.record() for f in injected]}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", default="sample_traces", type=Path)
+    ap.add_argument("--only", nargs="*", help="names to (re)record")
+    args = ap.parse_args()
+    args.out.mkdir(exist_ok=True)
+    manifest_path = args.out / "manifest.json"
+    manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
+    todo = dict(W.WORKLOADS)
+    for k, (steps, faults) in FAULT_RUNS.items():
+        what = f"LAMMPS melt, 32k atoms, 2 MPI ranks, {steps} steps" + "".join(
+            f", {kind} injected at +{at} s for {secs} s" for kind, at, secs in faults)
+        todo[k] = (what, lambda d, s=steps: W.setup_lammps(d, s), faults)
+    W.netns_up()
+    try:
+        for name, spec in todo.items():
+            if args.only and name not in args.only:
+                continue
+            what, builder = spec[0], spec[1]
+            faults = spec[2] if len(spec) > 2 else []
+            print(f"recording {name}: {what}", flush=True)
+            entry = record(name, builder, args.out, faults)
+            entry["what"] = what
+            manifest[name] = entry
+            manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
+    finally:
+        W.netns_down()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
