@@ -1,0 +1,47 @@
+"""List the batch jobs seen in traces: id, user, nodes, first/last seen, CPU-hours, peak memory.
+
+Jobs are the Slurm job ids the collector attributed to processes (through the
+cgroup path or SLURM_JOB_ID).  Use `paratune analyze PATH... --job ID` to
+analyse one of them.
+"""
+from __future__ import annotations
+
+import json
+import sys
+
+
+def add_arguments(p):
+    p.add_argument("paths", nargs="+", metavar="PATH", help="trace files or directories")
+    p.add_argument("--json", action="store_true", help="print the table as JSON")
+
+
+def run(args) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from analyzer.jobs import job_table
+    from analyzer.load import load
+    from analyzer.report.json_out import iso
+    from analyzer.report.text import human_bytes, span
+
+    jobs = job_table(load(args.paths))
+    if args.json:
+        rows = [dict(r, first_seen=iso(r["first_seen"]), last_seen=iso(r["last_seen"]))
+                for r in jobs.to_dicts()]
+        sys.stdout.write(json.dumps(rows, indent=2) + "\n")
+        return 0
+    console = Console()
+    if jobs.height == 0:
+        console.print("no jobs: no process in these traces was attributed to a batch job")
+        return 0
+    t = Table(title=f"{jobs.height} job(s)", title_justify="left")
+    for col, just in (("job", "left"), ("user", "left"), ("nodes", "right"), ("first seen", "left"),
+                      ("last seen", "left"), ("span", "right"), ("CPU-hours", "right"),
+                      ("peak memory/node", "right"), ("processes", "right")):
+        t.add_column(col, justify=just)
+    for r in jobs.iter_rows(named=True):
+        t.add_row(r["job"], r["user"] or "?", str(r["nodes"]), iso(r["first_seen"]), iso(r["last_seen"]),
+                  span(r["last_seen"] - r["first_seen"]), f"{r['cpu_hours']:.3f}",
+                  human_bytes(r["peak_rss_node"]), str(r["processes"]))
+    console.print(t)
+    return 0
