@@ -46,6 +46,17 @@ FINGERPRINT_METRICS = {
 
 MAX_PERIOD_S = 3600.0
 """Longest period the spectral features look for."""
+PERIOD_ALPHA = 0.01
+"""A spectral peak is a period only if noise would raise one as far above its
+neighbours with less than this probability (over all candidate bins)."""
+PERIOD_MIN_STRENGTH = 0.02
+"""...and only if it holds at least this share of the detrended signal's power."""
+SEGMENT_PERIODS = 4
+"""Welch segments span this many MAX_PERIOD_S, so the longest period has 4 cycles."""
+TOP_PROCESSES = 10
+"""Commands listed in Fingerprint.processes."""
+GAP_FILL_MAX_S = 86400.0
+"""A gap longer than this counts as this long on the time axis of slope and spectrum."""
 
 # ---------------------------------------------------------------- phases
 PHASE_METRICS = ("cpu_user_pct", "cpu_system_pct", "cpu_iowait_pct", "mem_used_pct",
