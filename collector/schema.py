@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import pyarrow as pa
 
 FORMAT_VERSION = 1
-"""Bump on any incompatible change, with a migration in ``collector.migrate``."""
+"""Bump on any incompatible change, with a migration in ``collector.reader.upgrade``."""
 
 COUNTER, GAUGE, LABEL, TIME = "counter", "gauge", "label", "time"
 

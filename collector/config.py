@@ -1,0 +1,131 @@
+"""Settings of the recorder: defaults, a TOML file, then command-line overrides.
+
+The file is the one an administrator writes once per cluster, so every mistake
+in it (an unknown key, a string where a number belongs, an interval too short
+to be a sane 1 Hz collector) stops the recorder with one line naming the key,
+instead of running all night with a setting nobody asked for.
+"""
+from __future__ import annotations
+
+import math
+import tomllib
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+
+from paratune.errors import ParatuneError
+
+COMPRESSIONS = ("none", "lz4", "zstd")
+MIN_INTERVAL = 0.1
+SECTIONS = ("record", "analyze", "live")
+"""Top-level tables of paratune.toml; the recorder reads ``[record]`` only."""
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything ``paratune record`` needs; times are seconds."""
+    output: Path = Path("paratune-traces")
+    interval: float = 1.0
+    duration: float | None = None       # None: until SIGTERM
+    flush: float = 10.0                 # the most a crash can lose
+    rotate: float = 3600.0              # segments start at wall-clock multiples of this
+    top_n: int = 20
+    cmdline: bool = False
+    compression: str = "zstd"
+    proc_root: Path = Path("/proc")
+    sys_root: Path = Path("/sys")
+    buffer_limit: int = 3600            # samples kept in memory while the disk is full
+
+
+_KIND = {"output": Path, "proc_root": Path, "sys_root": Path, "interval": float,
+         "duration": float, "flush": float, "rotate": float, "top_n": int,
+         "cmdline": bool, "compression": str, "buffer_limit": int}
+KEYS = tuple(f.name for f in fields(Config))
+
+
+def _coerce(key: str, value, where: str):
+    """One value of the file or the command line, checked against the key's kind."""
+    kind = _KIND[key]
+    if kind is Path:
+        if not isinstance(value, (str, Path)) or not str(value):
+            raise ParatuneError(f"{where}: {key} must be a path (a non-empty string)")
+        return Path(value)
+    if kind is bool:
+        if not isinstance(value, bool):
+            raise ParatuneError(f"{where}: {key} must be true or false, not {value!r}")
+        return value
+    if kind is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ParatuneError(f"{where}: {key} must be an integer, not {value!r}")
+        return value
+    if kind is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise ParatuneError(f"{where}: {key} must be a number of seconds, not {value!r}")
+        return float(value)
+    if not isinstance(value, str):
+        raise ParatuneError(f"{where}: {key} must be a string, not {value!r}")
+    return value
+
+
+def validate(cfg: Config, source: dict[str, str] | None = None) -> Config:
+    """Reject values the recorder cannot honour; ``source`` says where each key came from."""
+    def bad(key: str, why: str):
+        where = (source or {}).get(key, "default")
+        raise ParatuneError(f"{where}: {key} {why}")
+
+    if cfg.interval < MIN_INTERVAL:
+        bad("interval", f"must be at least {MIN_INTERVAL} s, not {cfg.interval:g}")
+    if cfg.duration is not None and cfg.duration <= 0:
+        bad("duration", f"must be positive, not {cfg.duration:g} (leave it out to record until stopped)")
+    if cfg.flush < cfg.interval:
+        bad("flush", f"({cfg.flush:g} s) must be at least the interval ({cfg.interval:g} s)")
+    if cfg.rotate < cfg.flush:
+        bad("rotate", f"({cfg.rotate:g} s) must be at least flush ({cfg.flush:g} s)")
+    if cfg.top_n < 0:
+        bad("top_n", f"must be 0 or more, not {cfg.top_n}")
+    if cfg.buffer_limit < 1:
+        bad("buffer_limit", f"must be at least 1, not {cfg.buffer_limit}")
+    if cfg.compression not in COMPRESSIONS:
+        bad("compression", f"must be one of {', '.join(COMPRESSIONS)}, not {cfg.compression!r}")
+    return cfg
+
+
+def read_file(path: Path) -> dict:
+    """The ``[record]`` table of a paratune TOML file, keys checked and coerced."""
+    try:
+        with open(path, "rb") as fh:
+            doc = tomllib.load(fh)
+    except FileNotFoundError:
+        raise ParatuneError(f"config file {path} does not exist") from None
+    except OSError as exc:
+        raise ParatuneError(f"cannot read config file {path}: {exc.strerror}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ParatuneError(f"{path}: not valid TOML: {exc}") from None
+    for key, value in doc.items():
+        if key not in SECTIONS:
+            raise ParatuneError(f"{path}: unknown key {key!r} (expected the tables "
+                                + ", ".join(f"[{s}]" for s in SECTIONS) + ")")
+        if not isinstance(value, dict):
+            raise ParatuneError(f"{path}: {key} must be a table ([{key}])")
+    section = doc.get("record", {})
+    values = {}
+    for key, value in section.items():
+        if key not in _KIND:
+            raise ParatuneError(f"{path}: unknown key record.{key} (known: {', '.join(KEYS)})")
+        values[key] = _coerce(key, value, str(path))
+    return values
+
+
+def load_config(path: Path | str | None = None, **overrides) -> Config:
+    """Defaults, then ``path`` (TOML), then the non-None ``overrides`` (command line)."""
+    cfg, source = Config(), {}
+    if path is not None:
+        values = read_file(Path(path))
+        cfg = replace(cfg, **values)
+        source.update(dict.fromkeys(values, str(path)))
+    for key, value in overrides.items():
+        if key not in _KIND:
+            raise ParatuneError(f"unknown setting {key!r}")
+        if value is not None:
+            cfg = replace(cfg, **{key: _coerce(key, value, "command line")})
+            source[key] = "command line"
+    return validate(cfg, source)

@@ -1,0 +1,268 @@
+"""Trace files back into Arrow tables, including what a killed recorder left behind.
+
+A finished segment is an Arrow IPC *file*; the segment being written is an IPC
+*stream* (``*.arrow.part``).  A stream is a sequence of self-delimiting
+messages, so every record batch that reached the disk before a crash can be read
+back: the reader walks the messages one by one, keeps each complete batch and
+reports the bytes after the last one as dropped.  An IPC file whose footer never
+got written is the magic ``ARROW1\\0\\0`` followed by the same stream, so it is
+recovered the same way.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from collector.schema import FIELDS, FORMAT_VERSION, trace_metadata
+from paratune.errors import ParatuneError
+
+FILE_MAGIC = b"ARROW1\x00\x00"
+FINAL_SUFFIX = ".arrow"
+PART_SUFFIX = ".arrow.part"
+_REQUIRED = ("ts", "mono_ns")
+_NAMES = list(FIELDS)
+
+
+@dataclass
+class TraceFile:
+    """One segment as read: its rows, its ``paratune.*`` metadata and how it ended."""
+    path: Path
+    table: pa.Table
+    metadata: dict[str, str]
+    recovered: bool = False     # the writer never finished it (no end marker / no footer)
+    dropped_bytes: int = 0      # bytes after the last complete message
+    batches: int = 0
+
+
+@dataclass
+class HostTrace:
+    """All segments of one host, concatenated in time order."""
+    host: str
+    table: pa.Table
+    metadata: dict[str, str]    # of the earliest segment
+    segments: list[TraceFile] = field(default_factory=list)
+
+
+class StreamScan:
+    """The complete messages of the IPC stream in ``buf[start:]``, in order.
+
+    Construction reads the schema (``ValueError`` when not even that is
+    complete); iterating yields the record batches and stops quietly at the
+    first message that is cut short or damaged: that is where a crash hit.
+    Afterwards ``end`` is the offset just past the last complete message and
+    ``clean`` says whether the stream closed with its end-of-stream marker.
+    """
+
+    def __init__(self, buf: pa.Buffer, start: int = 0):
+        self._source = pa.BufferReader(buf)
+        self._source.seek(start)
+        self._messages = pa.ipc.MessageReader.open_stream(self._source)
+        try:
+            first = self._messages.read_next_message()
+        except StopIteration:
+            raise ValueError("no Arrow schema at the start") from None
+        except (pa.ArrowException, OSError) as exc:
+            raise ValueError(f"not an Arrow IPC stream ({_short(exc)})") from None
+        if first.type != "schema":
+            raise ValueError(f"starts with an Arrow {first.type} message, not a schema")
+        try:
+            self.schema = pa.ipc.read_schema(first)
+        except (pa.ArrowException, OSError) as exc:
+            raise ValueError(f"unreadable Arrow schema ({_short(exc)})") from None
+        self.end = self._source.tell()
+        self.clean = False
+        self.batches = 0
+
+    def __iter__(self):
+        while True:
+            try:
+                msg = self._messages.read_next_message()
+            except StopIteration:
+                if self._source.tell() > self.end:      # consumed an end-of-stream marker
+                    self.clean, self.end = True, self._source.tell()
+                return
+            except (pa.ArrowException, OSError):
+                return                                  # a message cut short
+            if msg.type != "record batch":
+                return
+            try:
+                batch = pa.ipc.read_record_batch(msg, self.schema)
+                batch.validate()
+            except (pa.ArrowException, OSError, ValueError):
+                return
+            self.batches += 1
+            self.end = self._source.tell()
+            yield batch
+
+
+def _short(exc: Exception) -> str:
+    return str(exc).strip().splitlines()[0][:120] if str(exc).strip() else type(exc).__name__
+
+
+def _version(meta: dict[str, str], path: Path) -> int:
+    raw = meta.get("format_version")
+    if raw is None:
+        raise ParatuneError(f"{path}: an Arrow file but not a paratune trace "
+                            "(no paratune.format_version in its schema metadata)")
+    try:
+        major = int(raw.split(".")[0])
+    except ValueError:
+        raise ParatuneError(f"{path}: unreadable paratune.format_version {raw!r}") from None
+    if major > FORMAT_VERSION:
+        raise ParatuneError(f"{path}: written by a newer paratune (trace format {raw}); "
+                            f"this version reads format {FORMAT_VERSION} and older: upgrade paratune")
+    return major
+
+
+def check_schema(schema: pa.Schema, path: Path) -> dict[str, str]:
+    """The trace metadata, after checking the schema is one paratune can read."""
+    meta = trace_metadata(schema)
+    _version(meta, path)
+    names = set(schema.names)
+    for name in _REQUIRED:
+        if name not in names:
+            raise ParatuneError(f"{path}: paratune trace without the {name} column")
+    for f in schema:
+        want = FIELDS.get(f.name)
+        if want is not None and not f.type.equals(want.type):
+            raise ParatuneError(f"{path}: column {f.name} has type {f.type}, expected {want.type}")
+    return meta
+
+
+def upgrade(table: pa.Table, metadata: dict[str, str]) -> pa.Table:
+    """A table of any readable format version in the current layout.
+
+    Version 1 is the current one: columns the file lacks are added as nulls
+    (every field is optional) and the columns are put in table order; unknown
+    extra columns are kept at the end.  A version 2 would convert here.
+    """
+    if table.column_names == _NAMES:      # already the current layout (types were checked)
+        return table
+    columns, names = [], []
+    for name, f in FIELDS.items():
+        if name in table.column_names:
+            columns.append(table.column(name))
+        else:
+            columns.append(pa.nulls(table.num_rows, f.type))
+        names.append(name)
+    for name in table.column_names:
+        if name not in FIELDS:
+            columns.append(table.column(name))
+            names.append(name)
+    fields = [FIELDS[n].arrow() if n in FIELDS else table.schema.field(n) for n in names]
+    return pa.Table.from_arrays(columns, schema=pa.schema(fields, metadata=table.schema.metadata))
+
+
+def read_trace(path: Path | str) -> TraceFile:
+    """One trace segment: a finished IPC file, or a stream / cut-short file, recovered."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as fh:        # a copy, not a mapping: the writer may truncate
+            data = fh.read()
+    except FileNotFoundError:
+        raise ParatuneError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise ParatuneError(f"{path}: is a directory, not a trace file") from None
+    except OSError as exc:
+        raise ParatuneError(f"cannot read {path}: {exc.strerror or _short(exc)}") from None
+    return read_buffer(pa.py_buffer(data), path)
+
+
+def read_buffer(buf: pa.Buffer, path: Path) -> TraceFile:
+    """``read_trace`` of bytes already in memory (``path`` names them in messages)."""
+    if buf.size == 0:
+        raise ParatuneError(f"{path}: empty file, not a paratune trace")
+    head = buf.slice(0, min(8, buf.size)).to_pybytes()
+    if head[:4] == b"PAR1":
+        raise ParatuneError(f"{path}: a Parquet file, not a paratune trace (Arrow IPC)")
+    if head == FILE_MAGIC:
+        whole = _read_ipc_file(buf, path)
+        if whole is not None:
+            return whole
+        start = len(FILE_MAGIC)             # footer missing: the stream inside
+    else:
+        start = 0
+    try:
+        scan = StreamScan(buf, start)
+    except ValueError as exc:
+        raise ParatuneError(f"{path}: not a paratune trace: {exc}") from None
+    meta = check_schema(scan.schema, path)
+    table = pa.Table.from_batches(list(scan), schema=scan.schema)
+    dropped = buf.size - scan.end
+    return TraceFile(path, upgrade(table, meta), meta, not scan.clean or start > 0 or dropped > 0,
+                     dropped, scan.batches)
+
+
+def _read_ipc_file(buf: pa.Buffer, path: Path) -> TraceFile | None:
+    try:
+        reader = pa.ipc.open_file(buf)
+    except (pa.ArrowException, OSError):
+        return None
+    meta = check_schema(reader.schema, path)
+    try:
+        table = reader.read_all()
+        table.validate()
+    except (pa.ArrowException, OSError) as exc:
+        raise ParatuneError(f"{path}: damaged trace file ({_short(exc)})") from None
+    return TraceFile(path, upgrade(table, meta), meta, False, 0, reader.num_record_batches)
+
+
+def find_traces(paths) -> list[Path]:
+    """Trace files named by ``paths``; directories are searched recursively.
+
+    A ``X.arrow.part`` next to its finished ``X.arrow`` is the same data (the
+    recorder stopped between renaming and deleting), so only ``X.arrow`` counts.
+    Empty ``.part`` files found in directories are crash debris and are skipped.
+    """
+    found: set[Path] = set()
+    for p in paths:
+        p = Path(p)
+        if p.is_dir():
+            for q in p.rglob("*"):
+                if q.name.startswith(".") or not q.is_file():
+                    continue
+                if q.name.endswith(FINAL_SUFFIX):
+                    found.add(q)
+                elif q.name.endswith(PART_SUFFIX) and q.stat().st_size > 0:
+                    found.add(q)
+        elif p.is_file():
+            found.add(p)
+        else:
+            raise ParatuneError(f"{p}: no such file or directory")
+    finished = {q for q in found if q.name.endswith(FINAL_SUFFIX)}
+    return sorted(q for q in found
+                  if not (q.name.endswith(PART_SUFFIX)
+                          and q.with_name(q.name[:-len(".part")]) in finished))
+
+
+def _first_ts(tf: TraceFile) -> int:
+    ts = tf.table.column("ts")
+    return ts[0].value if len(ts) else 0
+
+
+def read_traces(paths) -> list[HostTrace]:
+    """Every trace under ``paths``, one ``HostTrace`` per host, rows in time order."""
+    by_host: dict[str, list[TraceFile]] = {}
+    for path in find_traces(paths):
+        tf = read_trace(path)
+        if tf.table.num_rows:
+            by_host.setdefault(tf.metadata.get("host", ""), []).append(tf)
+    out = []
+    for host, parts in sorted(by_host.items()):
+        parts.sort(key=_first_ts)
+        table = pa.concat_tables([p.table.replace_schema_metadata(None) for p in parts],
+                                 promote_options="permissive")
+        ts = table.column("ts")
+        if len(ts) > 1 and not _is_sorted(ts):
+            table = table.sort_by("ts")
+        out.append(HostTrace(host, table.replace_schema_metadata(parts[0].table.schema.metadata),
+                             parts[0].metadata, parts))
+    return out
+
+
+def _is_sorted(ts: pa.ChunkedArray) -> bool:
+    values = ts.combine_chunks().cast(pa.int64())
+    return len(values) < 2 or pc.all(pc.greater_equal(values[1:], values[:-1])).as_py()

@@ -1,0 +1,64 @@
+"""Record node telemetry at a fixed interval into Arrow trace files.
+
+Samples /proc and /sys every --interval seconds (aligned to the wall clock) and
+writes <output>/<YYYY-MM-DD>/<host>-<start>.arrow, one file per --rotate
+seconds.  The file being written is <name>.arrow.part, an Arrow IPC stream
+that stays readable if the recorder is killed; it becomes <name>.arrow when
+the segment ends.  SIGTERM/SIGINT stop cleanly, SIGHUP starts a new file.
+
+Settings come from the [record] table of --config, then from the options.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+from collector.config import COMPRESSIONS, Config, load_config
+
+
+def add_arguments(parser) -> None:
+    d = Config()
+    parser.add_argument("--output", "-o", metavar="DIR",
+                        help=f"where trace files go (default: ./{d.output})")
+    parser.add_argument("--interval", "-i", type=float, metavar="S",
+                        help=f"seconds between samples, at least 0.1 (default: {d.interval:g})")
+    parser.add_argument("--duration", "-d", type=float, metavar="S",
+                        help="stop after this many seconds (default: until SIGTERM/SIGINT)")
+    parser.add_argument("--flush", type=float, metavar="S",
+                        help=f"seconds between writes to disk: the most a crash loses (default: {d.flush:g})")
+    parser.add_argument("--rotate", type=float, metavar="S",
+                        help=f"seconds per file; files also change at UTC midnight (default: {d.rotate:g})")
+    parser.add_argument("--top", type=int, metavar="N", dest="top_n",
+                        help=f"besides every process of non-system users, record the N busiest others "
+                             f"(default: {d.top_n})")
+    parser.add_argument("--cmdline", action="store_true", default=None,
+                        help="record command lines (secrets redacted); off by default")
+    parser.add_argument("--compression", choices=COMPRESSIONS,
+                        help=f"compression of the record batches (default: {d.compression})")
+    parser.add_argument("--config", metavar="FILE.toml", help="read settings from this TOML file")
+    parser.add_argument("--proc-root", metavar="DIR", help="read /proc from here (default: /proc)")
+    parser.add_argument("--sys-root", metavar="DIR", help="read /sys from here (default: /sys)")
+
+
+def _setup_logging() -> None:
+    """One line per event on stderr; journald adds its own timestamps under systemd."""
+    fmt = "%(levelname)s %(message)s" if os.environ.get("JOURNAL_STREAM") \
+        else "%(asctime)s paratune record: %(levelname)s %(message)s"
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter(fmt, "%Y-%m-%dT%H:%M:%S%z"))
+    root = logging.getLogger("paratune")
+    root.handlers[:] = [handler]
+    root.setLevel(logging.INFO)
+    root.propagate = False
+
+
+def run(args) -> int:
+    from collector.daemon import Recorder
+
+    config = load_config(args.config, output=args.output, interval=args.interval,
+                         duration=args.duration, flush=args.flush, rotate=args.rotate,
+                         top_n=args.top_n, cmdline=args.cmdline, compression=args.compression,
+                         proc_root=args.proc_root, sys_root=args.sys_root)
+    _setup_logging()
+    return Recorder(config).run()
