@@ -1,6 +1,8 @@
 """Plain-Python references for analyzer/kernels/_rates.py."""
 import math
 
+__all__ = ["delta", "counter_rate", "keyed_counter_rate"]
+
 TWO32, TWO64 = 2**32, 2**64
 
 

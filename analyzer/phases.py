@@ -1,0 +1,441 @@
+"""Run reconstruction: cut a run into phases and say what each phase does.
+
+Segmentation
+    The PHASE_METRICS are put on one scale and cut by exact PELT
+    (analyzer/kernels/_pelt.py) with the Gaussian change-in-mean cost, a
+    minimum phase of PHASE_MIN_SECONDS and penalty
+    PHASE_PENALTY_SCALE * d * log(n).  Runs longer than PHASE_MAX_POINTS
+    samples are searched on blocks of ceil(n / PHASE_MAX_POINTS) samples with
+    the same sample-level cost, and each boundary is then refined to the
+    sample (a day at 1 Hz: blocks of 3 s); a phase shorter than the minimum
+    plus one block may then go unseen.
+
+    Putting dimensions on one scale, per dimension:
+      * byte rates (``*_Bps``) become log1p(x / BYTES_KNEE): below ~64 KiB/s
+        (background chatter) they stay near 0 and linear, above it ratios
+        count, so a 1 GB/s burst is ~10 units, not 10**9.
+      * centre on the median, divide by the robust *noise* level
+        1.4826 * MAD(diff(x)) / sqrt(2).  Differences cancel the regime
+        levels, so this measures the jitter inside a phase (the sigma of the
+        cost model) rather than the spread between phases, which the MAD of
+        the values would give.  A floor (SCALE_FLOOR_PCT percentage points,
+        SCALE_FLOOR_LOG log units) keeps a quiet signal from turning
+        sub-percent wobbles into phases.
+    Gaps: NaN samples (the first sample, gaps in the trace, a missing
+    source) are masked in the prefix sums -- a cost counts the valid
+    samples of each dimension only.  Nothing is invented for a gap, and a
+    gap has no cost, so it never becomes a phase by itself; it joins the
+    following phase (ties go to the earliest change point).
+
+Labels, from each phase's mean profile, first rule that holds wins:
+    unknown        no CPU sample in the phase.
+    idle           cpu_busy < IDLE_BUSY_PCT, disk read+write < IDLE_DISK_BPS,
+                   net rx+tx < IDLE_NET_BPS and iowait < IO_IOWAIT_PCT.
+    memory         psi_mem_some >= MEM_PSI_PCT, or majflt >= MEM_MAJFLT_RATE,
+                   or swap-in+out >= MEM_SWAP_PAGES_RATE pages/s (swap_used
+                   moving >= MEM_SWAP_PCT_PER_MIN when those rates are absent),
+                   or mem_used climbing >= MEM_CLIMB_PCT_PER_MIN and by
+                   >= MEM_CLIMB_MIN_PCT in the phase.  Before ``io``:
+                   paging shows up as disk traffic too.
+    io             iowait >= IO_IOWAIT_PCT, disk_util >= IO_UTIL_PCT,
+                   psi_io_some >= IO_PSI_PCT or disk read+write >= IO_DISK_BPS.
+    communication  net rx+tx >= COMM_NET_BPS and >= COMM_BPS_PER_BUSY_PCT per
+                   percent of cpu_busy (MPI codes often spin while they
+                   wait, so "high CPU" does not rule communication out; the
+                   ratio asks whether the bytes are large for the CPU spent).
+    compute        cpu_user + cpu_nice >= COMPUTE_USER_SHARE of cpu_busy.
+    mixed          busy, but none of the above (e.g. kernel-bound).
+Adjacent phases with the same label are merged.  While there are more than
+PHASE_MAX phases, the neighbours whose merge raises the segmentation cost
+least are merged (then relabelled, then same labels merged again).
+Finally a non-idle first phase that is short (< EDGE_MAX_S or
+< EDGE_MAX_FRAC of the run) and shorter than the next phase becomes
+``startup``; the last phase likewise becomes ``shutdown``.  The evidence
+string keeps the label it had.  A phase's profile holds the mean of every
+metric with a valid sample in it.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from analyzer import config
+from analyzer.kernels._pelt import _cost, _pelt, _prefix_sums, _refine
+from paratune.errors import ParatuneError
+
+# ---------------------------------------------------------------- scaling
+BYTES_KNEE = 65536.0
+"""Byte rates are log1p(x / BYTES_KNEE): linear below, logarithmic above."""
+SCALE_FLOOR_PCT = 1.0
+"""Smallest noise sigma of a percent metric (percentage points)."""
+SCALE_FLOOR_LOG = 0.1
+"""Smallest noise sigma of a log byte rate (~10 % of the rate above the knee)."""
+ROBUST_SAMPLE = 100_000
+"""Most samples a median of the standardisation looks at (see robust_scale)."""
+PHASE_MAX_POINTS = 30_000
+"""Longer runs are searched on blocks (see ``segment``): PELT prunes nothing
+inside a phase, so its work is n * (phase length) -- quadratic for a run
+that never changes.  30k points bound that to well under a second."""
+
+# ---------------------------------------------------------------- labels
+# Units: *_PCT percent (or percentage points), *_BPS bytes/s, *_RATE per
+# second, *_PER_MIN percentage points per minute, *_S seconds.
+IDLE_BUSY_PCT = 10.0
+IDLE_DISK_BPS = 1e6
+IDLE_NET_BPS = 1e6
+MEM_PSI_PCT = 10.0
+MEM_MAJFLT_RATE = 100.0
+MEM_SWAP_PAGES_RATE = 100.0         # pages/s swapped in + out
+MEM_SWAP_PCT_PER_MIN = 1.0
+MEM_CLIMB_PCT_PER_MIN = 10.0
+MEM_CLIMB_MIN_PCT = 5.0
+IO_IOWAIT_PCT = 10.0
+IO_UTIL_PCT = 50.0
+IO_PSI_PCT = 20.0
+IO_DISK_BPS = 50e6
+COMM_NET_BPS = 10e6
+COMM_BPS_PER_BUSY_PCT = 1e6         # bytes/s per percent of cpu_busy
+COMPUTE_USER_SHARE = 0.6            # fraction of cpu_busy
+EDGE_MAX_S = 60.0
+EDGE_MAX_FRAC = 0.10                # fraction of the run
+
+LABELS = ("idle", "compute", "io", "communication", "memory", "mixed",
+          "startup", "shutdown", "unknown")
+
+
+@dataclass
+class Phase:
+    """Samples [start_i, end_i) of the run; end is the next phase's start
+    (the last phase ends one interval after its last sample)."""
+    start_i: int
+    end_i: int
+    start: float
+    end: float
+    label: str
+    profile: dict[str, float] = field(default_factory=dict)
+    evidence: str = ""
+
+    @property
+    def duration_s(self) -> float:
+        return self.end - self.start
+
+
+# ---------------------------------------------------------------- segmentation
+
+def segment(X: np.ndarray, min_size: int, penalty: float, block: int = 1) -> np.ndarray:
+    """Change points (sorted sample indices in (0, n)) of the optimal
+    penalised Gaussian change-in-mean segmentation of X (n, d); NaN/inf are
+    masked, segments are at least min_size samples (none if n < 2*min_size).
+
+    block > 1 searches only block-aligned change points (blocks of ``block``
+    samples, the last one up to 2*block-1; the cost is still the exact
+    sample-level cost, read from the prefix sums at block edges), then moves
+    each to the best sample within +-(block-1).  Exact optimum for block=1."""
+    try:
+        X = np.asarray(X, dtype=np.float64)
+    except (TypeError, ValueError) as e:
+        raise ParatuneError(f"segment: not a numeric array ({e})") from None
+    if X.ndim == 1:
+        X = X[:, None]
+    if X.ndim != 2:
+        raise ParatuneError(f"segment: expected an (n, d) array, got shape {X.shape}")
+    for name, v in (("min_size", min_size), ("block", block)):
+        if not (isinstance(v, (int, np.integer)) and v >= 1):
+            raise ParatuneError(f"segment: {name} must be a positive integer, got {v!r}")
+    if not (isinstance(penalty, (int, float, np.number)) and math.isfinite(penalty) and penalty >= 0):
+        raise ParatuneError(f"segment: penalty must be finite and >= 0, got {penalty!r}")
+    return _search(X, int(min_size), float(penalty), int(block))[0]
+
+
+def _search(X: np.ndarray, min_size: int, penalty: float, block: int):
+    """segment() on checked arguments; also returns the prefix sums (or None)."""
+    n = X.shape[0]
+    none = np.zeros(0, dtype=np.int64)
+    if n == 0 or X.shape[1] == 0:
+        return none, None
+    sums = _prefix_sums(np.ascontiguousarray(X))
+    if n < 2 * min_size:
+        return none, sums
+    if block == 1:
+        return _pelt(*sums, min_size, penalty)[0], sums
+    edges = np.r_[np.arange(n // block) * block, n]
+    if len(edges) < 3:
+        return none, sums
+    coarse = tuple(np.ascontiguousarray(a[edges]) for a in sums)
+    bcps, _ = _pelt(*coarse, -(-min_size // block), penalty)
+    return _refine(*sums, edges[bcps], block, min_size), sums
+
+
+def block_for(n: int) -> int:
+    """Block size that keeps a search at <= PHASE_MAX_POINTS points."""
+    return max(1, math.ceil(n / PHASE_MAX_POINTS))
+
+
+def robust_scale(x: np.ndarray, floor: float) -> float:
+    """Noise sigma from consecutive differences (MAD), at least ``floor``.
+
+    Beyond ROBUST_SAMPLE differences an evenly strided subset is used: a
+    median needs no more, and a month at 1 Hz would spend seconds here."""
+    d = np.diff(x)
+    if len(d) > ROBUST_SAMPLE:
+        d = d[::-(-len(d) // ROBUST_SAMPLE)]
+    d = d[np.isfinite(d)]
+    if len(d) == 0:
+        return floor
+    mad = np.median(np.abs(d - np.median(d)))
+    return max(1.4826 * mad / math.sqrt(2.0), floor)
+
+
+def standardise(metrics: dict[str, np.ndarray], n: int,
+                names=None) -> tuple[np.ndarray, list[str]]:
+    """The (n, d) matrix PELT cuts, and the metric names of its columns.
+
+    ``names`` defaults to PHASE_METRICS; metrics missing from ``metrics`` or
+    with no finite sample are left out."""
+    cols, used = [], []
+    for name in (config.PHASE_METRICS if names is None else names):
+        x = metrics.get(name)
+        if x is None:
+            continue
+        x = np.asarray(x, dtype=np.float64)
+        if x.shape != (n,):
+            raise ParatuneError(f"metric {name} has shape {x.shape}, expected ({n},)")
+        x = np.where(np.isfinite(x), x, np.nan)
+        if name.endswith("_Bps"):
+            with np.errstate(invalid="ignore"):
+                x = np.log1p(np.maximum(x, 0.0) / BYTES_KNEE)
+            floor = SCALE_FLOOR_LOG
+        else:
+            floor = SCALE_FLOOR_PCT
+        ok = np.isfinite(x)
+        if not ok.any():
+            continue
+        v = x[ok]
+        centre = np.median(v[::-(-len(v) // ROBUST_SAMPLE)])
+        cols.append((x - centre) / robust_scale(x, floor))
+        used.append(name)
+    X = np.column_stack(cols) if cols else np.empty((n, 0))
+    return X, used
+
+
+def min_samples(interval_s: float) -> int:
+    """PHASE_MIN_SECONDS as a number of samples (at least 1)."""
+    return max(1, math.ceil(config.PHASE_MIN_SECONDS / interval_s - 1e-9))
+
+
+def penalty_for(n: int, d: int) -> float:
+    """PELT penalty for n samples of d dimensions (see PHASE_PENALTY_SCALE)."""
+    return config.PHASE_PENALTY_SCALE * d * math.log(max(n, 2))
+
+
+# ---------------------------------------------------------------- labels
+
+def _get(p: dict[str, float], name: str) -> float:
+    v = p.get(name, math.nan)
+    return v if math.isfinite(v) else 0.0
+
+
+def _slope_per_min(t: np.ndarray, x: np.ndarray) -> float:
+    """Least-squares slope of x over t, in units per minute (0 if unknowable)."""
+    ok = np.isfinite(x)
+    if ok.sum() < 3:
+        return 0.0
+    tt, xx = t[ok] - t[ok][0], x[ok]
+    var = np.var(tt)
+    if var <= 0:
+        return 0.0
+    return float(np.mean((tt - tt.mean()) * (xx - xx.mean())) / var * 60.0)
+
+
+def classify(profile: dict[str, float], mem_slope: float = 0.0, swap_slope: float = 0.0,
+             duration_s: float = 0.0) -> tuple[str, str]:
+    """(label, evidence) of one phase from its mean profile; see the module doc.
+
+    mem_slope / swap_slope are the phase's mem_used_pct / swap_used_pct trends
+    in percentage points per minute."""
+    busy = profile.get("cpu_busy_pct", math.nan)
+    if not math.isfinite(busy):
+        user = profile.get("cpu_user_pct", math.nan)
+        sys_ = profile.get("cpu_system_pct", math.nan)
+        if not (math.isfinite(user) or math.isfinite(sys_)):
+            return "unknown", "no CPU samples"
+        busy = _get(profile, "cpu_user_pct") + _get(profile, "cpu_system_pct")
+    user = _get(profile, "cpu_user_pct") + _get(profile, "cpu_nice_pct")
+    iowait = _get(profile, "cpu_iowait_pct")
+    disk = _get(profile, "disk_read_Bps") + _get(profile, "disk_write_Bps")
+    net = _get(profile, "net_rx_Bps") + _get(profile, "net_tx_Bps")
+    mb = 1e6
+
+    if busy < IDLE_BUSY_PCT and disk < IDLE_DISK_BPS and net < IDLE_NET_BPS and iowait < IO_IOWAIT_PCT:
+        return "idle", (f"cpu_busy {busy:.1f}% < {IDLE_BUSY_PCT:g}%, disk {disk / mb:.2f} MB/s, "
+                        f"net {net / mb:.2f} MB/s")
+
+    mem = []
+    if _get(profile, "psi_mem_some_pct") >= MEM_PSI_PCT:
+        mem.append(f"psi_mem_some {profile['psi_mem_some_pct']:.1f}% >= {MEM_PSI_PCT:g}%")
+    if _get(profile, "majflt_rate") >= MEM_MAJFLT_RATE:
+        mem.append(f"major faults {profile['majflt_rate']:.0f}/s >= {MEM_MAJFLT_RATE:g}/s")
+    if "swapin_rate" in profile or "swapout_rate" in profile:
+        swap = _get(profile, "swapin_rate") + _get(profile, "swapout_rate")
+        if swap >= MEM_SWAP_PAGES_RATE:
+            mem.append(f"swapping {swap:.0f} pages/s >= {MEM_SWAP_PAGES_RATE:g}")
+    elif abs(swap_slope) >= MEM_SWAP_PCT_PER_MIN:
+        mem.append(f"swap_used moving {swap_slope:+.1f} pp/min")
+    climb = mem_slope * duration_s / 60.0
+    if mem_slope >= MEM_CLIMB_PCT_PER_MIN and climb >= MEM_CLIMB_MIN_PCT:
+        mem.append(f"mem_used climbing {mem_slope:+.1f} pp/min ({climb:+.0f} pp)")
+    if mem:
+        return "memory", "; ".join(mem)
+
+    io = []
+    if iowait >= IO_IOWAIT_PCT:
+        io.append(f"iowait {iowait:.1f}% >= {IO_IOWAIT_PCT:g}%")
+    if _get(profile, "disk_util_pct") >= IO_UTIL_PCT:
+        io.append(f"disk_util {profile['disk_util_pct']:.0f}% >= {IO_UTIL_PCT:g}%")
+    if _get(profile, "psi_io_some_pct") >= IO_PSI_PCT:
+        io.append(f"psi_io_some {profile['psi_io_some_pct']:.1f}% >= {IO_PSI_PCT:g}%")
+    if disk >= IO_DISK_BPS:
+        io.append(f"disk {disk / mb:.0f} MB/s >= {IO_DISK_BPS / mb:g} MB/s")
+    if io:
+        return "io", "; ".join(io)
+
+    per_pct = net / max(busy, 1.0)
+    if net >= COMM_NET_BPS and per_pct >= COMM_BPS_PER_BUSY_PCT:
+        return "communication", (f"net {net / mb:.0f} MB/s, {per_pct / mb:.1f} MB/s per busy % "
+                                 f">= {COMM_BPS_PER_BUSY_PCT / mb:g}")
+
+    if user >= COMPUTE_USER_SHARE * busy:
+        return "compute", f"cpu_user {user:.0f}% of busy {busy:.0f}%"
+    return "mixed", (f"cpu_busy {busy:.0f}% (user {user:.0f}%, system "
+                     f"{_get(profile, 'cpu_system_pct'):.0f}%), no I/O, memory or network signal")
+
+
+# ---------------------------------------------------------------- assembly
+
+LABEL_METRICS = ("cpu_busy_pct", "cpu_user_pct", "cpu_nice_pct", "cpu_system_pct", "cpu_iowait_pct",
+                 "disk_read_Bps", "disk_write_Bps", "disk_util_pct", "net_rx_Bps", "net_tx_Bps",
+                 "psi_io_some_pct", "psi_mem_some_pct", "majflt_rate", "swapin_rate", "swapout_rate")
+"""What ``classify`` reads; phases carry only these means until the end."""
+
+
+class _Run:
+    """What building phases needs: the metrics, times and the cost sums."""
+
+    def __init__(self, derived, sums):
+        self.t = np.asarray(derived.t, dtype=np.float64)
+        self.n = len(self.t)
+        self.metrics = {k: v for k, v in derived.metrics.items() if np.shape(v) == (self.n,)}
+        self.interval = float(derived.interval_s)
+        self.sums = sums
+
+    def cost(self, a: int, b: int) -> float:
+        return 0.0 if self.sums is None else float(_cost(*self.sums, a, b))
+
+    def time(self, i: int) -> float:
+        return float(self.t[i]) if i < self.n else float(self.t[-1]) + self.interval
+
+    def profile(self, a: int, b: int, names) -> dict[str, float]:
+        out = {}
+        for name in names:
+            x = self.metrics.get(name)
+            if x is not None:
+                seg = x[a:b]
+                ok = np.isfinite(seg)
+                if ok.any():
+                    out[name] = float(seg[ok].mean())
+        return out
+
+    def phase(self, a: int, b: int) -> Phase:
+        """Samples [a, b) as a labelled phase (profile of LABEL_METRICS only)."""
+        profile = self.profile(a, b, LABEL_METRICS)
+        start, end = self.time(a), self.time(b)
+        ms, ss = (_slope_per_min(self.t[a:b], self.metrics[k][a:b]) if k in self.metrics else 0.0
+                  for k in ("mem_used_pct", "swap_used_pct"))
+        label, evidence = classify(profile, ms, ss, end - start)
+        return Phase(a, b, start, end, label, profile, evidence)
+
+
+def _merge_same(run: _Run, phases: list[Phase]) -> list[Phase]:
+    """Merge each run of neighbours with the same label into one phase; the
+    pooled profile can change a label, so repeat until nothing merges."""
+    while True:
+        out: list[Phase] = []
+        i = 0
+        while i < len(phases):
+            j = i
+            while j + 1 < len(phases) and phases[j + 1].label == phases[i].label:
+                j += 1
+            out.append(phases[i] if j == i else run.phase(phases[i].start_i, phases[j].end_i))
+            i = j + 1
+        if len(out) == len(phases):
+            return out
+        phases = out
+
+
+def _cap(run: _Run, phases: list[Phase], limit: int) -> list[Phase]:
+    """Merge the neighbours whose union raises the segmentation cost least
+    (Ward-like) until at most ``limit`` phases remain."""
+    phases = list(phases)
+
+    def rise(i: int) -> float:
+        p, q = phases[i], phases[i + 1]
+        return run.cost(p.start_i, q.end_i) - run.cost(p.start_i, p.end_i) - run.cost(q.start_i, q.end_i)
+
+    def merge(i: int) -> None:
+        phases[i:i + 2] = [run.phase(phases[i].start_i, phases[i + 1].end_i)]
+        del inc[i]
+
+    inc = [rise(i) for i in range(len(phases) - 1)]
+    while len(phases) > limit:
+        i = int(np.argmin(inc))
+        merge(i)
+        while True:                       # the relabelled phase may match a neighbour
+            if i > 0 and phases[i - 1].label == phases[i].label:
+                i -= 1
+                merge(i)
+            elif i + 1 < len(phases) and phases[i + 1].label == phases[i].label:
+                merge(i)
+            else:
+                break
+        for j in (i - 1, i):
+            if 0 <= j < len(inc):
+                inc[j] = rise(j)
+    return phases
+
+
+def _edges(phases: list[Phase], run_s: float) -> None:
+    """Relabel a short, non-idle first/last phase as startup/shutdown."""
+    if len(phases) < 2:
+        return
+    short = max(EDGE_MAX_S, EDGE_MAX_FRAC * run_s)
+    for p, nb, label in ((phases[0], phases[1], "startup"), (phases[-1], phases[-2], "shutdown")):
+        if p.label not in ("idle", "unknown") and p.duration_s < short and p.duration_s < nb.duration_s:
+            p.evidence = (f"{label}: {p.duration_s:.0f} s < {short:.0f} s, looks like "
+                          f"{p.label} ({p.evidence})")
+            p.label = label
+
+
+def find_phases(derived, max_phases: int | None = None) -> list[Phase]:
+    """The phases of a run, in time order, covering every sample.
+
+    ``derived`` is an analyzer.derive.Derived (only ``t``, ``interval_s`` and
+    ``metrics`` are read); ``max_phases`` defaults to PHASE_MAX."""
+    n = len(derived.t)
+    if n == 0:
+        return []
+    interval = float(derived.interval_s)
+    if not (math.isfinite(interval) and interval > 0):
+        raise ParatuneError(f"cannot find phases: sampling interval is {derived.interval_s!r}")
+    X, used = standardise(derived.metrics, n)
+    cps, sums = _search(X, min_samples(interval), penalty_for(n, len(used)), block_for(n))
+    run = _Run(derived, sums)
+    bounds = [0, *cps.tolist(), n]
+    phases = [run.phase(a, b) for a, b in zip(bounds[:-1], bounds[1:])]
+    phases = _merge_same(run, phases)
+    phases = _cap(run, phases, max(1, int(config.PHASE_MAX if max_phases is None else max_phases)))
+    _edges(phases, run.time(n) - run.time(0))
+    for p in phases:
+        p.profile = run.profile(p.start_i, p.end_i, run.metrics)
+    return phases
