@@ -121,3 +121,32 @@ BOTTLENECK_THRESHOLDS = {
 }
 COMPUTE_BUSY_PCT = 25.0
 """Below this mean CPU use, and with no other pressure, a profile is idle."""
+
+# ---------------------------------------------------------------- similarity (db classify)
+SIMILARITY_EXCLUDE = ("run.duration_s", "run.samples", "run.gap_fraction")
+"""Features that say how long or how well a run was recorded, not what it is."""
+SIMILARITY_EXCLUDE_SUFFIXES = (".slope", ".period_s")
+"""Trends and periods depend on the run length and input deck more than on the code."""
+SIMILARITY_CLIP = 6.0
+"""Robust z-scores are clipped to +-this, so one wild feature cannot decide alone."""
+SIMILARITY_FLOOR_FRACTION = 0.02
+"""A feature's scale is at least this fraction of its metric's frac_above threshold
+(value features), so background noise on an unused resource is not a signature."""
+SIMILARITY_UNIT_FLOORS = {"skew": 0.5, "kurtosis": 1.0, "acf1": 0.1, "period_strength": 0.05,
+                          "frac_above": 0.05, "top1_share": 0.05, "top3_share": 0.05,
+                          "distinct_comms": 2.0, "nprocs_mean": 5.0}
+UNKNOWN_DISTANCE = 1.0
+"""RMS robust distance beyond which a run is `unknown` (calibrated in docs/evaluation.md)."""
+SIMILARITY_FEATURES = 48
+"""Features kept for distances: the most label-discriminating ones (Fisher ratio)
+once the database holds at least two labels, all usable ones before."""
+SIMILARITY_SAMPLE = 100_000
+"""Robust centre/scale are estimated on at most this many stored runs."""
+
+# ---------------------------------------------------------------- whole jobs (several nodes)
+NODE_SPREAD_PCT = 40.0
+"""Cross-node imbalance: the busiest and idlest node of a job differ by this
+many points of their job's CPU share of the node ..."""
+NODE_SPREAD_MIN_MEAN = 20.0
+"""... while the job's nodes average at least this share."""
+NODE_SPREAD_MIN_S = 30.0

@@ -61,35 +61,65 @@ def _scatter(n: int, idx, values, fill=np.nan) -> np.ndarray:
     return out
 
 
+def _segments(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Start of each run of equal keys in a sorted array, and the run lengths."""
+    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]]) if keys.size else np.empty(0, np.int64)
+    return starts, np.diff(np.r_[starts, keys.size])
+
+
 def run_signals(procs: pl.DataFrame, n: int, run: Run) -> tuple[dict, dict]:
     """Numeric signals (name -> float64[n]) and who is behind them (name -> list[n]).
 
     run_cpu       sum of CPU % (of one core) of the run's processes
     run_nprocs    number of the run's processes present
-    rank_spread   max - min CPU % among the run's processes of its command
+    rank_spread   max - min CPU % among the run's ranks (when there are >= 2)
     rank_mean     mean CPU % of those
     hog_cpu       CPU % of the busiest process outside the run
+
+    Plain numpy over the rows sorted by sample: one pass offline, and cheap
+    enough for the live view to call on one sample every second.
     """
-    in_run = procs.with_columns(run.mask().fill_null(False).alias("_run"),
-                                pl.col("cpu_pct").fill_nan(None))
-    run_p = in_run.filter(pl.col("_run"))
-    agg = run_p.group_by("i").agg(pl.col("cpu_pct").sum().alias("run_cpu"), pl.len().alias("run_nprocs"))
-    ranks = in_run.filter(run.ranks().fill_null(False)) if run.comm else run_p.clear()
-    ranks = ranks.group_by("i").agg((pl.col("cpu_pct").max() - pl.col("cpu_pct").min()).alias("spread"),
-                                    pl.col("cpu_pct").mean().alias("mean"), pl.len().alias("k"))
-    ranks = ranks.filter(pl.col("k") >= 2)
-    other = (in_run.filter(~pl.col("_run") & pl.col("cpu_pct").is_not_null())
-             .sort("cpu_pct", descending=True).group_by("i", maintain_order=True).first())
-    sig = {
-        "run_cpu": _scatter(n, agg["i"], agg["run_cpu"].fill_null(np.nan), 0.0),
-        "run_nprocs": _scatter(n, agg["i"], agg["run_nprocs"], 0.0),
-        "rank_spread": _scatter(n, ranks["i"], ranks["spread"].fill_null(np.nan)),
-        "rank_mean": _scatter(n, ranks["i"], ranks["mean"].fill_null(np.nan)),
-        "hog_cpu": _scatter(n, other["i"], other["cpu_pct"], 0.0),
-    }
+    i = procs["i"].to_numpy().astype(np.int64, copy=False)
+    cpu = procs["cpu_pct"].to_numpy().astype(np.float64, copy=False)
+    if run.comm is None and run.job is None:      # no run: nothing is in it
+        in_run = is_rank = np.zeros(i.size, dtype=bool)
+    else:
+        ranks = run.ranks() if run.comm else pl.col("comm").is_null() & pl.col("comm").is_not_null()
+        flags = procs.select(run.mask().fill_null(False).alias("run"), ranks.fill_null(False).alias("rank"))
+        in_run, is_rank = flags["run"].to_numpy(), flags["rank"].to_numpy()
+    order = np.argsort(i, kind="stable") if i.size > 1 and np.any(i[1:] < i[:-1]) else None
+    if order is not None:
+        i, cpu, in_run, is_rank = i[order], cpu[order], in_run[order], is_rank[order]
+    valid = np.isfinite(cpu)
+    cpu0 = np.where(valid, cpu, 0.0)
+    sig = {"run_cpu": np.bincount(i[in_run], weights=cpu0[in_run], minlength=n).astype(np.float64),
+           "run_nprocs": np.bincount(i[in_run], minlength=n).astype(np.float64),
+           "rank_spread": np.full(n, np.nan), "rank_mean": np.full(n, np.nan), "hog_cpu": np.zeros(n)}
+    ri, rc = i[is_rank], cpu[is_rank]
+    starts, counts = _segments(ri)
+    if starts.size:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            spread = np.fmax.reduceat(rc, starts) - np.fmin.reduceat(rc, starts)
+            mean = (np.add.reduceat(np.where(np.isfinite(rc), rc, 0.0), starts)
+                    / np.add.reduceat(np.isfinite(rc).astype(np.float64), starts))
+        ok = counts >= 2
+        sig["rank_spread"][ri[starts][ok]] = spread[ok]
+        sig["rank_mean"][ri[starts][ok]] = mean[ok]
     who = {k: [None] * n for k in ATTRIBUTION}
-    for i, pid, comm, user in other.select("i", "pid", "comm", "user").iter_rows():
-        who["hog_pid"][i], who["hog_comm"][i], who["hog_user"][i] = pid, comm, user
+    other = np.flatnonzero(~in_run & valid)
+    oi, oc = i[other], cpu[other]
+    starts, counts = _segments(oi)
+    if starts.size:
+        top = np.maximum.reduceat(oc, starts)
+        seg = np.repeat(np.arange(starts.size), counts)
+        hits = np.flatnonzero(oc == top[seg])
+        _, first = np.unique(seg[hits], return_index=True)
+        rows = other[hits[first]]
+        rows = order[rows] if order is not None else rows
+        sig["hog_cpu"][oi[starts]] = top
+        for k, (pid, comm, user) in zip(oi[starts].tolist(),
+                                        procs[rows].select("pid", "comm", "user").iter_rows()):
+            who["hog_pid"][k], who["hog_comm"][k], who["hog_user"][k] = pid, comm, user
     return sig, who
 
 

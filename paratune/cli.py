@@ -15,7 +15,7 @@ import sys
 from paratune import __version__
 from paratune.errors import ParatuneError
 
-COMMANDS = tuple(m for m in ("record", "analyze", "live", "jobs")
+COMMANDS = tuple(m for m in ("record", "analyze", "live", "jobs", "db", "compare")
                  if importlib.util.find_spec(f"paratune.commands.{m}"))
 
 

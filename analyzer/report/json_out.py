@@ -52,6 +52,12 @@ def to_document(a: Analysis) -> dict:
     return _clean(doc)
 
 
-def render(analyses: list[Analysis]) -> str:
+def render(analyses: list[Analysis], job=None) -> str:
+    """One host: its document; several: ``{"hosts": [...]}`` plus ``"job"`` for a whole job."""
     docs = [to_document(a) for a in analyses]
-    return json.dumps(docs[0] if len(docs) == 1 else {"hosts": docs}, indent=2, allow_nan=False)
+    if len(docs) == 1:
+        return json.dumps(docs[0], indent=2, allow_nan=False)
+    out = {"hosts": docs}
+    if job is not None:
+        out["job"] = _clean(job.to_dict())
+    return json.dumps(out, indent=2, allow_nan=False)

@@ -139,8 +139,26 @@ def _sparklines(a: Analysis, width: int) -> Table:
     return t
 
 
-def render(analyses: list[Analysis], console: Console) -> None:
+def _job(j) -> Panel:
+    t = Table(box=None, show_header=True, header_style="bold")
+    for col in ("node", "job CPU % of node", "history", "bottleneck", "anomalies"):
+        t.add_column(col)
+    for a, row in zip(j.nodes, j.node_cpu):
+        mean = f"{np.nanmean(row):.0f}" if np.isfinite(row).any() else "-"
+        t.add_row(a.trace.host, mean, Text(sparkline(row, 40), style="cyan"),
+                  a.characterization.label, str(len(a.anomalies)))
+    lines = [t]
+    for x in j.anomalies:
+        lines.append(Text(f"{x.kind} {hms(x.start)}–{hms(x.end)}: {x.message}", style="red"))
+    if not j.anomalies:
+        lines.append(Text("no cross-node imbalance", style="green"))
+    return Panel(Group(*lines), title=f"job {j.job} on {len(j.nodes)} nodes", border_style="magenta")
+
+
+def render(analyses: list[Analysis], console: Console, job=None) -> None:
     width = max(min(console.width, 160) - 40, 20)
+    if job is not None:
+        console.print(_job(job))
     for a in analyses:
         console.print(_header(a))
         console.print(_characterization(a))

@@ -2,7 +2,9 @@
 
 PATH is a trace file (.arrow, or .arrow.part of a recorder still running or
 killed) or a directory of them; segments of one host are stitched in time
-order.  Times for --from/--to are ISO 8601, epoch seconds or +N[smhd] after
+order.  With --job over several nodes' traces, each node is reported and the
+job as a whole: nodes aligned in time, a whole-job fingerprint and
+cross-node imbalance.  Times for --from/--to are ISO 8601, epoch seconds or +N[smhd] after
 the first sample.
 """
 from __future__ import annotations
@@ -40,13 +42,17 @@ def run(args) -> int:
         for tr in traces:
             progress.update(task, description=f"analysing {tr.host} ({tr.n} samples)")
             analyses.append(analyze_trace(tr))
+    job = None
+    if args.job and len(analyses) > 1:
+        from analyzer.job import analyze_job
+        job = analyze_job(args.job, analyses)
     if args.plot:
         from analyzer.report.plot import write_plot
         write_plot(analyses, Path(args.plot))
     if args.json:
         from analyzer.report.json_out import render
-        sys.stdout.write(render(analyses) + "\n")
+        sys.stdout.write(render(analyses, job) + "\n")
     else:
         from analyzer.report.text import render
-        render(analyses, Console())
+        render(analyses, Console(), job)
     return 0

@@ -1,0 +1,184 @@
+"""How alike two runs are: robust scaling, feature selection, nearest runs.
+
+Features are centred on the database median and divided by a robust spread
+(IQR/1.349) that never falls below a per-feature floor, so a resource nobody
+uses (a flat zero across the database) does not turn a few bytes of
+background traffic into a signature.  Scores are clipped, then the features
+that best separate the labelled applications (between-label over
+within-label variance) are kept.  Host names and job ids are not features.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from analyzer import config
+from analyzer.kernels._nearest import _rms_distances
+
+
+def usable(names) -> np.ndarray:
+    """Indices of the features similarity may use."""
+    return np.array([i for i, n in enumerate(names) if n not in config.SIMILARITY_EXCLUDE
+                     and not n.endswith(config.SIMILARITY_EXCLUDE_SUFFIXES)], dtype=np.int64)
+
+
+def floors(names) -> np.ndarray:
+    out = np.empty(len(names))
+    for i, n in enumerate(names):
+        metric, _, feat = n.rpartition(".")
+        if feat in config.SIMILARITY_UNIT_FLOORS:
+            out[i] = config.SIMILARITY_UNIT_FLOORS[feat]
+        else:
+            thr = config.FINGERPRINT_METRICS.get(metric, 1.0)
+            out[i] = config.SIMILARITY_FLOOR_FRACTION * thr
+    return out
+
+
+@dataclass
+class Scaler:
+    names: list[str]
+    center: np.ndarray
+    scale: np.ndarray
+
+    @classmethod
+    def fit(cls, matrix: np.ndarray, names: list[str], rng_seed: int = 0) -> "Scaler":
+        m = matrix
+        if m.shape[0] > config.SIMILARITY_SAMPLE:
+            rows = np.random.default_rng(rng_seed).choice(m.shape[0], config.SIMILARITY_SAMPLE, replace=False)
+            m = m[np.sort(rows)]
+        m = m.astype(np.float64)
+        if m.shape[0] == 0:
+            q25 = center = q75 = np.zeros(len(names))
+        else:
+            with warnings.catch_warnings():   # an all-NaN feature gives NaN, set to 0 below
+                warnings.simplefilter("ignore", RuntimeWarning)
+                q25, center, q75 = np.nanpercentile(m, [25, 50, 75], axis=0)
+        center = np.nan_to_num(center)
+        spread = np.nan_to_num((q75 - q25) / 1.349)
+        return cls(list(names), center, np.maximum(spread, floors(names)))
+
+    def transform(self, matrix: np.ndarray) -> np.ndarray:
+        z = (np.asarray(matrix, dtype=np.float64) - self.center) / self.scale
+        z = np.clip(np.nan_to_num(z, nan=0.0), -config.SIMILARITY_CLIP, config.SIMILARITY_CLIP)
+        return z.astype(np.float32)
+
+
+def fisher_select(z: np.ndarray, labels: list, k: int) -> np.ndarray:
+    """Columns of z that best separate the labels (all columns with < 2 labels)."""
+    lab = np.array([l if l is not None else "" for l in labels])
+    known = lab != ""
+    groups = [g for g in np.unique(lab[known])]
+    if len(groups) < 2 or z.shape[1] <= k:
+        return np.arange(z.shape[1])
+    means = np.stack([z[lab == g].mean(axis=0) for g in groups])
+    within = np.mean(np.stack([z[lab == g].var(axis=0) for g in groups]), axis=0)
+    ratio = means.var(axis=0) / (within + 0.05)
+    return np.sort(np.argsort(-ratio, kind="stable")[:k])
+
+
+@dataclass
+class Index:
+    """What a query is compared against: scaled, selected features of every labelled run."""
+    scaler: Scaler
+    columns: np.ndarray                 # selected columns of the usable features
+    matrix: np.ndarray                  # (N, K) float32
+    ids: np.ndarray                     # (N,) str
+    labels: np.ndarray                  # (N,) str
+
+    @classmethod
+    def build(cls, meta: pl.DataFrame, matrix: np.ndarray, names: list[str]) -> "Index":
+        use = usable(names)
+        labelled = meta["label"].is_not_null().to_numpy()
+        scaler = Scaler.fit(matrix[labelled][:, use], [names[i] for i in use])
+        z = scaler.transform(matrix[labelled][:, use])
+        labels = meta.filter(pl.Series(labelled))["label"].to_list()
+        cols = fisher_select(z, labels, config.SIMILARITY_FEATURES)
+        return cls(scaler, cols, np.ascontiguousarray(z[:, cols]),
+                   np.array(meta.filter(pl.Series(labelled))["id"].to_list(), dtype=str),
+                   np.array(labels, dtype=str))
+
+    def query(self, vector: np.ndarray, names: list[str]) -> np.ndarray:
+        """RMS robust distance from a full feature vector to every indexed run."""
+        pos = {n: i for i, n in enumerate(names)}
+        v = np.array([vector[pos[n]] for n in self.scaler.names])
+        q = self.scaler.transform(v[None, :])[0][self.columns]
+        return _rms_distances(self.matrix, np.ascontiguousarray(q))
+
+    # ---- cache on disk, so a query against a million runs only maps the matrix
+    def save(self, d: Path, key: str) -> None:
+        d.mkdir(parents=True, exist_ok=True, mode=0o750)
+        np.save(d / f"{key}.npy", self.matrix)
+        np.save(d / f"{key}.ids.npy", np.asarray(self.ids, dtype=str))
+        np.save(d / f"{key}.labels.npy", np.asarray(self.labels, dtype=str))
+        (d / f"{key}.json").write_text(json.dumps({
+            "names": self.scaler.names, "center": self.scaler.center.tolist(),
+            "scale": self.scaler.scale.tolist(), "columns": self.columns.tolist()}))
+
+    @classmethod
+    def load(cls, d: Path, key: str) -> "Index | None":
+        try:
+            meta = json.loads((d / f"{key}.json").read_text())
+            matrix = np.load(d / f"{key}.npy", mmap_mode="r")
+            ids = np.load(d / f"{key}.ids.npy", mmap_mode="r")
+            labels = np.load(d / f"{key}.labels.npy", mmap_mode="r")
+        except (OSError, ValueError, KeyError):
+            return None
+        return cls(Scaler(meta["names"], np.array(meta["center"]), np.array(meta["scale"])),
+                   np.array(meta["columns"], dtype=np.int64), matrix, ids, labels)
+
+
+@dataclass
+class Classification:
+    label: str
+    score: float
+    distance: float
+    candidates: list[dict] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {"label": self.label, "score": round(self.score, 4), "distance": round(self.distance, 4),
+                "candidates": self.candidates}
+
+
+def score_of(distance: float) -> float:
+    """Similarity in (0, 1]: 1 for identical runs, 0.5 at the unknown threshold."""
+    return float(1.0 / (1.0 + distance / config.UNKNOWN_DISTANCE))
+
+
+def classify(index: Index, vector: np.ndarray, names: list[str], top: int = 5,
+             threshold: float = config.UNKNOWN_DISTANCE) -> Classification:
+    if len(index.ids) == 0:
+        return Classification("unknown", 0.0, float("inf"), [])
+    dist = index.query(vector, names)
+    best: dict[str, tuple[float, str]] = {}
+    k = min(len(dist), 1024)
+    while True:   # the nearest k runs usually hold the `top` nearest labels; widen if not
+        near = np.argpartition(dist, k - 1)[:k] if k < len(dist) else np.arange(len(dist))
+        for i in near[np.argsort(dist[near], kind="stable")]:
+            lab = str(index.labels[i])
+            if lab not in best:
+                best[lab] = (float(dist[i]), str(index.ids[i]))
+                if len(best) >= top:
+                    break
+        if len(best) >= top or k >= len(dist):
+            break
+        best.clear()
+        k = min(len(dist), k * 8)
+    cands = [{"label": lab, "score": round(score_of(d), 4), "distance": round(d, 4), "id": rid}
+             for lab, (d, rid) in sorted(best.items(), key=lambda kv: kv[1][0])]
+    d0 = cands[0]["distance"]
+    label = cands[0]["label"] if d0 <= threshold else "unknown"
+    return Classification(label, score_of(d0), d0, cands)
+
+
+def index_key(files: list[Path], version: int) -> str:
+    h = hashlib.sha256(f"v{version}".encode())
+    for f in files:
+        st = f.stat()
+        h.update(f"{f.name}:{st.st_size}:{st.st_mtime_ns}".encode())
+    return h.hexdigest()[:16]

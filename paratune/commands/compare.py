@@ -1,0 +1,71 @@
+"""Compare two runs, or a run against an application's history in the database.
+
+  paratune compare A.arrow B.arrow        which characteristics differ, with effect sizes, phase by phase
+  paratune compare A.arrow --app LAMMPS   the run against the stored runs labelled LAMMPS
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from paratune.errors import ParatuneError
+
+
+def add_arguments(p):
+    p.add_argument("a", metavar="A", help="trace (file or directory of one host)")
+    p.add_argument("b", metavar="B", nargs="?", help="the trace to compare with")
+    p.add_argument("--app", metavar="APP", help="compare A with the stored runs of this application")
+    p.add_argument("--db", type=Path, help="database directory (with --app)")
+    p.add_argument("--all", action="store_true", help="show every metric, not only significant differences")
+    p.add_argument("--json", action="store_true")
+
+
+def _one(path):
+    from analyzer.analysis import analyze_trace
+    from analyzer.load import load
+    traces = load([path])
+    if len(traces) != 1:
+        raise ParatuneError(f"{path} holds {len(traces)} hosts: compare one host's trace at a time")
+    return analyze_trace(traces[0])
+
+
+def run(args) -> int:
+    if (args.b is None) == (args.app is None):
+        raise ParatuneError("give either a second trace B or --app APP")
+    from analyzer.compare import compare_history, compare_runs
+    a = _one(args.a)
+    if args.app:
+        import polars as pl
+        from analyzer.database import Database
+        hist = Database(args.db).table().filter(pl.col("label") == args.app)
+        if hist.height == 0:
+            raise ParatuneError(f"no runs labelled {args.app!r} in the database")
+        result = compare_history(a, hist, args.app)
+    else:
+        result = compare_runs(a, _one(args.b))
+    if args.json:
+        doc = dict(result, differences=[d.to_dict() for d in result["differences"]])
+        sys.stdout.write(json.dumps(doc, indent=2, default=float) + "\n")
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+    console = Console()
+    other = f"history of {args.app} ({result['runs']} runs, medians)" if args.app else str(args.b)
+    console.print(f"[bold]A[/] {args.a}: {result['duration_a']:.0f} s, {result['bottleneck_a']}\n"
+                  f"[bold]B[/] {other}: {result['duration_b']:.0f} s, {result['bottleneck_b']}")
+    if result.get("aligned_phases"):
+        console.print("aligned phases: " + ", ".join(f"A{p['a']}↔B{p['b']} {p['label']}"
+                                                     for p in result["aligned_phases"]))
+    rows = [d for d in result["differences"] if d.significant or args.all]
+    effect = "robust z" if args.app else "effect (d)"
+    t = Table(title=f"{sum(d.significant for d in result['differences'])} significant difference(s)",
+              title_justify="left")
+    for col in ("scope", "metric", "A", "B", "change", effect):
+        t.add_column(col, justify="right" if col in ("A", "B", "change", effect) else "left")
+    for d in rows:
+        style = "bold red" if d.significant else ""
+        t.add_row(d.scope, d.metric, f"{d.a:.4g}", f"{d.b:.4g}", f"{d.relative * 100:+.0f}%",
+                  f"[{style}]{d.effect:+.2f}[/]" if style else f"{d.effect:+.2f}")
+    console.print(t)
+    return 0

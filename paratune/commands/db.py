@@ -1,0 +1,259 @@
+"""The run-characteristic database: add runs, list them, recognise a new run.
+
+  paratune db add TRACE... [--label APP] [--job ID]   store one fingerprint per run (per job with --job)
+  paratune db list [--label APP]                      the stored runs
+  paratune db show ID                                 one run, with its fingerprint
+  paratune db remove ID
+  paratune db classify TRACE [--json]                 the nearest known applications, or `unknown`
+  paratune db history APP [--plot FILE.png]           how an application's runs evolved
+  paratune db report [--out FILE.parquet]             site summary by application and bottleneck
+
+The database is a directory of Parquet files (--db, default
+$XDG_DATA_HOME/paratune/db); polars and DuckDB read it directly.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from paratune.errors import ParatuneError
+
+
+def add_arguments(p):
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--db", type=Path, metavar="DIR",
+                        help="database directory (default: $XDG_DATA_HOME/paratune/db)")
+    sub = p.add_subparsers(dest="action", metavar="ACTION", parser_class=type(p))
+    sub.required = True
+
+    def action(name, help_):
+        return sub.add_parser(name, help=help_, parents=[common])
+
+    a = action("add", "store the fingerprint of each run (trace or directory of one host)")
+    a.add_argument("paths", nargs="+", metavar="TRACE")
+    a.add_argument("--label", help="the application's name, e.g. LAMMPS")
+    a.add_argument("--job", help="store this job only (all its nodes' traces)")
+    ls = action("list", "the stored runs")
+    ls.add_argument("--label")
+    ls.add_argument("--json", action="store_true")
+    sh = action("show", "one stored run")
+    sh.add_argument("id")
+    sh.add_argument("--json", action="store_true")
+    action("remove", "delete one stored run").add_argument("id")
+    c = action("classify", "recognise the application of a run")
+    c.add_argument("paths", nargs="+", metavar="TRACE")
+    c.add_argument("--job")
+    c.add_argument("--json", action="store_true")
+    h = action("history", "how an application's runs evolved")
+    h.add_argument("label", metavar="APP")
+    h.add_argument("--plot", metavar="FILE.png")
+    h.add_argument("--json", action="store_true")
+    r = action("report", "site summary")
+    r.add_argument("--out", type=Path, metavar="FILE.parquet", help="also write the summary as Parquet")
+    r.add_argument("--json", action="store_true")
+
+
+def _analyses(paths, job=None):
+    from analyzer.analysis import analyze_trace
+    from analyzer.load import load
+    return [analyze_trace(t) for t in load(paths, job=job)]
+
+
+def _add(db, args):
+    from analyzer.database import job_record, record_of
+    analyses = _analyses(args.paths, args.job)
+    if args.job and len(analyses) > 1:       # one run = the whole job over its nodes
+        from analyzer.job import analyze_job
+        rows = [job_record(analyze_job(args.job, analyses), args.label)]
+    else:
+        rows = [record_of(a, args.label) for a in analyses]
+    ids = db.add(rows)
+    for rid, row in zip(ids, rows):
+        print(f"added {rid}  {row['label'] or '(no label)'}  {row['hosts'][0]}  "
+              f"{row['duration_s']:.0f} s  {row['bottleneck']}")
+    return 0
+
+
+def _list(db, args):
+    import polars as pl
+    from rich.console import Console
+    from rich.table import Table
+
+    from analyzer.report.json_out import iso
+    df = db.table(["id", "label", "job", "user", "hosts", "start", "duration_s", "bottleneck",
+                   "cpu_busy_pct", "anomalies"])
+    if args.label:
+        df = df.filter(pl.col("label") == args.label)
+    df = df.sort("start")
+    if args.json:
+        print(json.dumps([dict(r, start=iso(r["start"])) for r in df.to_dicts()], indent=2))
+        return 0
+    t = Table(title=f"{df.height} run(s) in {db.path}", title_justify="left")
+    for col in ("id", "label", "job", "user", "hosts", "start", "duration", "bottleneck", "CPU busy", "anomalies"):
+        t.add_column(col)
+    for r in df.iter_rows(named=True):
+        t.add_row(r["id"], r["label"] or "", r["job"] or "", r["user"] or "", ",".join(r["hosts"] or []),
+                  iso(r["start"]) or "", f"{r['duration_s']:.0f} s", r["bottleneck"],
+                  f"{r['cpu_busy_pct']:.0f}%", str(r["anomalies"]))
+    Console().print(t)
+    return 0
+
+
+def _show(db, args):
+    from analyzer.report.json_out import _clean, iso
+    row = db.get(args.id)
+    doc = _clean({k: v for k, v in row.items()})
+    doc["start"] = iso(row["start"])
+    if args.json:
+        print(json.dumps(doc, indent=2))
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+    t = Table(title=f"run {args.id}", title_justify="left", show_header=False)
+    t.add_column("field")
+    t.add_column("value")
+    for k, v in doc.items():
+        if not k.startswith("f.") and v not in (None, 0) or k in ("anomalies",):
+            t.add_row(k, str(v))
+    feats = {k[2:]: v for k, v in doc.items() if k.startswith("f.") and v is not None}
+    t.add_row("features", f"{len(feats)} (use --json for all)")
+    for k in ("cpu_busy_pct.mean", "cpu_user_pct.mean", "mem_used_pct.max", "net_rx_Bps.mean",
+              "disk_write_Bps.mean", "run.top1_share"):
+        if k in feats:
+            t.add_row(f"  {k}", f"{feats[k]:.4g}")
+    Console().print(t)
+    return 0
+
+
+def _remove(db, args):
+    db.remove(args.id)
+    print(f"removed {args.id}")
+    return 0
+
+
+def _classify(db, args):
+    from analyzer import config
+    from analyzer.fingerprint import feature_names
+    from analyzer.similarity import classify
+    index = db.index()
+    names = list(feature_names())
+    results = [(a, classify(index, a.fingerprint.vector(names), names)) for a in _analyses(args.paths, args.job)]
+    if args.json:
+        docs = [c.to_dict() for _, c in results]
+        print(json.dumps(docs[0] if len(docs) == 1 else docs, indent=2))
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+    console = Console()
+    for a, c in results:
+        verdict = f"[bold green]{c.label}[/]" if c.label != "unknown" else "[bold yellow]unknown[/]"
+        console.print(f"{a.trace.host}: looks like {verdict} (score {c.score:.2f}, distance {c.distance:.2f}; "
+                      f"unknown beyond distance {config.UNKNOWN_DISTANCE:.2f})")
+        t = Table(show_header=True)
+        for col in ("label", "score", "distance", "nearest run"):
+            t.add_column(col)
+        for cand in c.candidates:
+            t.add_row(cand["label"], f"{cand['score']:.2f}", f"{cand['distance']:.2f}", cand["id"])
+        console.print(t)
+    return 0
+
+
+def _history(db, args):
+    import polars as pl
+    from rich.console import Console
+    from rich.table import Table
+
+    from analyzer.report.json_out import iso
+    df = (db.table(["id", "label", "start", "duration_s", "cpu_busy_pct", "cpu_hours", "bottleneck", "anomalies",
+                    "hosts"]).filter(pl.col("label") == args.label).sort("start"))
+    if df.height == 0:
+        raise ParatuneError(f"no runs labelled {args.label!r} in {db.path}")
+    if args.plot:
+        _history_plot(df, args.label, Path(args.plot))
+    if args.json:
+        print(json.dumps([dict(r, start=iso(r["start"])) for r in df.to_dicts()], indent=2))
+        return 0
+    t = Table(title=f"{args.label}: {df.height} run(s)", title_justify="left")
+    for col in ("start", "id", "hosts", "duration", "CPU busy", "CPU-hours", "bottleneck", "anomalies"):
+        t.add_column(col)
+    med = df["duration_s"].median()
+    for r in df.iter_rows(named=True):
+        slow = r["duration_s"] > 1.2 * med
+        t.add_row(iso(r["start"]), r["id"], ",".join(r["hosts"]),
+                  f"[red]{r['duration_s']:.0f} s[/]" if slow else f"{r['duration_s']:.0f} s",
+                  f"{r['cpu_busy_pct']:.0f}%", f"{r['cpu_hours']:.3f}", r["bottleneck"], str(r["anomalies"]))
+    Console().print(t)
+    return 0
+
+
+def _history_plot(df, label, path: Path):
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise ParatuneError("--plot needs matplotlib: pip install 'paratune[plot]'") from None
+    from datetime import datetime, timezone
+    when = [datetime.fromtimestamp(t, tz=timezone.utc) for t in df["start"]]
+    fig, ax = plt.subplots(2, 1, figsize=(10, 6), sharex=True)
+    ax[0].plot(when, df["duration_s"], "o-")
+    ax[0].set_ylabel("duration (s)")
+    ax[1].plot(when, df["cpu_busy_pct"], "o-", color="green")
+    ax[1].set_ylabel("CPU busy %")
+    ax[0].set_title(f"{label}: {df.height} runs")
+    fig.tight_layout()
+    try:
+        fig.savefig(path)
+    except OSError as exc:
+        raise ParatuneError(f"cannot write {path}: {exc.strerror}") from None
+    finally:
+        plt.close(fig)
+
+
+def _report(db, args):
+    import polars as pl
+    from rich.console import Console
+    from rich.table import Table
+
+    df = db.table(["label", "bottleneck", "cpu_hours", "anomalies", "duration_s"]).with_columns(
+        pl.col("label").fill_null("(unlabelled)"))
+    by_app = (df.group_by("label").agg(pl.len().alias("runs"), pl.col("cpu_hours").sum(),
+                                       pl.col("anomalies").sum(), (pl.col("anomalies").sum() / pl.len()).alias("anomalies_per_run"),
+                                       pl.col("bottleneck").mode().first().alias("usual_bottleneck"))
+              .sort("cpu_hours", descending=True))
+    by_bottleneck = df.group_by("bottleneck").agg(pl.len().alias("runs"), pl.col("cpu_hours").sum()).sort("runs", descending=True)
+    if args.out:
+        tmp = args.out.with_name(args.out.name + ".tmp")
+        try:
+            by_app.write_parquet(tmp)
+            tmp.replace(args.out)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise ParatuneError(f"cannot write {args.out}: {exc.strerror}") from None
+    if args.json:
+        print(json.dumps({"by_application": by_app.to_dicts(), "by_bottleneck": by_bottleneck.to_dicts()}, indent=2))
+        return 0
+    console = Console()
+    for title, frame in ((f"runs and CPU-hours by application ({df.height} runs)", by_app),
+                         ("by bottleneck", by_bottleneck),
+                         ("most anomalous applications", by_app.sort("anomalies_per_run", descending=True).head(5))):
+        t = Table(title=title, title_justify="left")
+        for col in frame.columns:
+            t.add_column(col)
+        for r in frame.iter_rows():
+            t.add_row(*[f"{v:.3f}" if isinstance(v, float) else str(v) for v in r])
+        console.print(t)
+    return 0
+
+
+def run(args) -> int:
+    from analyzer.database import Database
+    db = Database(args.db)
+    if args.action not in ("add",) and not db.files():
+        if args.action in ("list", "report"):
+            print(f"the database at {db.path} is empty: add runs with `paratune db add TRACE --label APP`")
+            return 0
+        raise ParatuneError(f"the database at {db.path} is empty: add runs with `paratune db add TRACE --label APP`")
+    return {"add": _add, "list": _list, "show": _show, "remove": _remove,
+            "classify": _classify, "history": _history, "report": _report}[args.action](db, args)
