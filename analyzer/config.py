@@ -135,9 +135,15 @@ SIMILARITY_FLOOR_FRACTION = 0.02
 SIMILARITY_UNIT_FLOORS = {"skew": 0.5, "kurtosis": 1.0, "acf1": 0.1, "period_strength": 0.05,
                           "frac_above": 0.05, "top1_share": 0.05, "top3_share": 0.05,
                           "distinct_comms": 2.0, "nprocs_mean": 5.0}
-UNKNOWN_DISTANCE = 1.0
-"""RMS robust distance beyond which a run is `unknown` (calibrated in docs/evaluation.md)."""
-SIMILARITY_FEATURES = 48
+COMMAND_PENALTY = 1.0
+"""Added to the distance to a stored run whose main command differs: the
+programs a run executes are evidence of what it is (never the host or job)."""
+UNKNOWN_DISTANCE = 1.25
+"""Distance beyond which a run is `unknown`.  Calibrated on the 24 recorded runs
+of docs/evaluation.md: between the farthest run from its own application's
+references (1.20) and the nearest run of an application missing from the
+database (1.28) -- a thin margin from a small data set; recalibrate per site."""
+SIMILARITY_FEATURES = 200
 """Features kept for distances: the most label-discriminating ones (Fisher ratio)
 once the database holds at least two labels, all usable ones before."""
 SIMILARITY_SAMPLE = 100_000

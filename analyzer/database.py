@@ -172,7 +172,7 @@ class Database:
         cols = [FEATURE_PREFIX + n for n in names]
         df = self.scan().filter(pl.col("fingerprint_version") == version).collect()
         matrix = df.select(cols).to_numpy().astype(np.float32, copy=False) if df.height else np.empty((0, len(cols)), np.float32)
-        return df.select("id", "label", "job", "hosts", "start", "duration_s"), matrix, names
+        return df.select("id", "label", "job", "hosts", "start", "duration_s", "command"), matrix, names
 
     def index(self) -> Index:
         """The similarity index of the labelled runs, cached under .index/ until the files change."""

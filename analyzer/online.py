@@ -17,7 +17,7 @@ from analyzer.derive import Derived
 from analyzer.kernels._detect import (BASELINE_STATE, EVENT_STATE, OPENED, CLOSED, SLOPE_STATE,
                                       _baseline_step, _event_step, _slope_step)
 from analyzer.rules import RULES
-from analyzer.signals import Run, run_signals
+from analyzer.signals import Families, Run, run_signals
 
 Alarm = Anomaly
 """An alarm is an anomaly seen live; ``end`` stays None while it is active."""
@@ -29,7 +29,7 @@ class OnlineRules:
     def __init__(self, metadata: dict, job: str | None = None):
         self.job = job
         self.cores = max(int(metadata.get("cores", 1) or 1), 1)
-        self.cpu_by_group: dict[tuple, float] = {}    # (comm, ppid) -> CPU % summed over samples
+        self.families = Families()                   # CPU % summed over the samples seen
         self.filter_state = {f.name: np.zeros(_STEP[f.kind][1]) for r in RULES for f in r.filters}
         self.event_state = {r.kind: np.zeros(EVENT_STATE) for r in RULES}
         self.leak_state: dict[tuple, np.ndarray] = {}
@@ -40,13 +40,10 @@ class OnlineRules:
     def _run(self, procs: pl.DataFrame) -> Run:
         """Like signals.identify_run, over the samples seen so far."""
         mine = procs if self.job is None else procs.filter(pl.col("job") == self.job)
-        for comm, ppid, cpu in mine.select("comm", "ppid", pl.col("cpu_pct").fill_nan(0.0)
-                                           .fill_null(0.0)).iter_rows():
-            self.cpu_by_group[(comm, ppid)] = self.cpu_by_group.get((comm, ppid), 0.0) + cpu
-        if not self.cpu_by_group:
-            return Run(self.job, None)
-        comm, ppid = max(self.cpu_by_group, key=lambda k: (self.cpu_by_group[k], k))
-        return Run(self.job, comm, ppid)
+        for pid, ppid, comm, cpu in mine.select("pid", "ppid", "comm", pl.col("cpu_pct").fill_nan(0.0)
+                                                .fill_null(0.0)).iter_rows():
+            self.families.add(pid, ppid, comm, cpu)
+        return self.families.busiest(self.job)
 
     def _leak(self, t: float, procs: pl.DataFrame):
         best, pid_, comm_ = np.nan, None, None

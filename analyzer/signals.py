@@ -1,10 +1,7 @@
 """Per-sample signals the anomaly rules read, beyond the node metrics.
 
 "The run" is what the user cares about: the processes of a job when a job
-is known, else the processes of the command and parent that used the most
-CPU: an MPI run's ranks share both (mpirun/orted or slurmstepd is the
-parent), while unrelated processes that happen to share a command name
-(every ``python``) do not.  Signals are computed from a long process frame, so
+is known, else the process family (see ``Families``) that used the most CPU.  Signals are computed from a long process frame, so
 the analyzer (a whole trace) and the live view (one sample) share this code.
 """
 from __future__ import annotations
@@ -22,17 +19,15 @@ ATTRIBUTION = ("hog_pid", "hog_comm", "hog_user", "leak_pid", "leak_comm")
 
 @dataclass(frozen=True)
 class Run:
-    """Which processes are the run: a job's, else one command's under one parent."""
+    """Which processes are the run: a job's, else one process family's."""
     job: str | None
     comm: str | None
-    ppid: int | None = None
+    pids: frozenset = frozenset()
 
     def mask(self) -> pl.Expr:
         if self.job is not None:
             return pl.col("job") == self.job
-        if self.comm is None:
-            return pl.lit(False)
-        return (pl.col("comm") == self.comm) & (pl.col("ppid") == self.ppid)
+        return pl.col("pid").is_in(list(self.pids))
 
     def ranks(self) -> pl.Expr:
         """The run's ranks: its processes of the run's command."""
@@ -44,15 +39,87 @@ class Run:
         return self.comm or "no process"
 
 
+class Families:
+    """Processes of one command that are siblings or parent and child form a family.
+
+    An MPI run's ranks share their launcher (mpirun, prted, slurmstepd); a
+    stressor forks workers of its own name; unrelated processes that only
+    share a name (every ``python``) have different parents.  Union-find over
+    (command, pid) with each command's parent as a shared node; CPU time is
+    summed per family as processes are added, so the live view can keep it
+    up to date one sample at a time.
+
+    The table keeps busy processes, not always their idle parents (a
+    stressor's or a launcher's forking parent); processes of one command
+    whose parent is not in the table are one family, since the table cannot
+    tell them apart.  ``known_pids``: every pid of the table when known in
+    advance (offline); else the pids seen so far are used."""
+
+    def __init__(self, known_pids=None):
+        self.parent: dict[tuple, tuple] = {}
+        self.cpu: dict[tuple, float] = {}
+        self.members: dict[tuple, set] = {}
+        self.known = known_pids
+        self.seen: set[int] = set()
+
+    def _find(self, x: tuple) -> tuple:
+        root = x
+        while self.parent[root] != root:
+            root = self.parent[root]
+        while self.parent[x] != root:
+            self.parent[x], x = root, self.parent[x]
+        return root
+
+    def _node(self, x: tuple) -> tuple:
+        if x not in self.parent:
+            self.parent[x], self.cpu[x], self.members[x] = x, 0.0, set()
+        return self._find(x)
+
+    def _union(self, a: tuple, b: tuple) -> None:
+        ra, rb = self._node(a), self._node(b)
+        if ra == rb:
+            return
+        if len(self.members[ra]) < len(self.members[rb]):
+            ra, rb = rb, ra
+        self.parent[rb] = ra
+        self.cpu[ra] += self.cpu.pop(rb)
+        self.members[ra] |= self.members.pop(rb)
+
+    def add(self, pid: int, ppid: int, comm: str, cpu: float = 0.0) -> None:
+        me = ("pid", comm, pid)
+        if me not in self.parent:
+            self.seen.add(pid)
+            self._node(me)
+            self.members[me].add(pid)
+            self._union(me, ("children of", comm, ppid))         # siblings
+            if ppid not in (self.known if self.known is not None else self.seen):
+                self._union(me, ("parent not recorded", comm))
+            if ("pid", comm, ppid) in self.parent:                # a child of its own kind
+                self._union(me, ("pid", comm, ppid))
+            if ("children of", comm, pid) in self.parent:         # its children came first
+                self._union(me, ("children of", comm, pid))
+        if cpu == cpu and cpu:
+            self.cpu[self._find(me)] += cpu
+
+    def busiest(self, job: str | None = None) -> Run:
+        if not self.cpu:
+            return Run(job, None)
+        root = max(self.cpu, key=lambda r: (self.cpu[r], r[1], min(self.members[r], default=0)))
+        return Run(job, root[1], frozenset(self.members[root]))
+
+
 def identify_run(procs: pl.DataFrame, job: str | None = None) -> Run:
-    """The (command, parent) group with the most CPU time, within ``job`` when given."""
+    """The process family with the most CPU time, within ``job`` when given."""
     if job is not None:
         procs = procs.filter(pl.col("job") == job)
     if procs.height == 0:
         return Run(job, None)
-    top = (procs.group_by("comm", "ppid").agg(pl.col("cpu_pct").fill_nan(None).sum().alias("cpu"))
-           .sort("cpu", "comm", "ppid", descending=True, nulls_last=True))
-    return Run(job, top["comm"][0], int(top["ppid"][0]))
+    fam = Families(known_pids=set(procs["pid"].unique().to_list()))
+    per = (procs.group_by("pid", "ppid", "comm")
+           .agg(pl.col("cpu_pct").fill_nan(None).sum().fill_null(0.0)).sort("pid", "ppid", "comm"))
+    for pid, ppid, comm, cpu in per.iter_rows():
+        fam.add(pid, ppid, comm, cpu)
+    return fam.busiest(job)
 
 
 def _scatter(n: int, idx, values, fill=np.nan) -> np.ndarray:
@@ -81,7 +148,7 @@ def run_signals(procs: pl.DataFrame, n: int, run: Run) -> tuple[dict, dict]:
     """
     i = procs["i"].to_numpy().astype(np.int64, copy=False)
     cpu = procs["cpu_pct"].to_numpy().astype(np.float64, copy=False)
-    if run.comm is None and run.job is None:      # no run: nothing is in it
+    if run.job is None and not run.pids:          # no run: nothing is in it
         in_run = is_rank = np.zeros(i.size, dtype=bool)
     else:
         ranks = run.ranks() if run.comm else pl.col("comm").is_null() & pl.col("comm").is_not_null()

@@ -90,6 +90,7 @@ class Index:
     matrix: np.ndarray                  # (N, K) float32
     ids: np.ndarray                     # (N,) str
     labels: np.ndarray                  # (N,) str
+    commands: np.ndarray | None = None  # (N,) str: each run's main command
 
     @classmethod
     def build(cls, meta: pl.DataFrame, matrix: np.ndarray, names: list[str]) -> "Index":
@@ -99,9 +100,11 @@ class Index:
         z = scaler.transform(matrix[labelled][:, use])
         labels = meta.filter(pl.Series(labelled))["label"].to_list()
         cols = fisher_select(z, labels, config.SIMILARITY_FEATURES)
+        kept = meta.filter(pl.Series(labelled))
+        commands = (np.array(kept["command"].fill_null("").to_list(), dtype=str)
+                    if "command" in kept.columns else None)
         return cls(scaler, cols, np.ascontiguousarray(z[:, cols]),
-                   np.array(meta.filter(pl.Series(labelled))["id"].to_list(), dtype=str),
-                   np.array(labels, dtype=str))
+                   np.array(kept["id"].to_list(), dtype=str), np.array(labels, dtype=str), commands)
 
     def query(self, vector: np.ndarray, names: list[str]) -> np.ndarray:
         """RMS robust distance from a full feature vector to every indexed run."""
@@ -116,6 +119,8 @@ class Index:
         np.save(d / f"{key}.npy", self.matrix)
         np.save(d / f"{key}.ids.npy", np.asarray(self.ids, dtype=str))
         np.save(d / f"{key}.labels.npy", np.asarray(self.labels, dtype=str))
+        if self.commands is not None:
+            np.save(d / f"{key}.commands.npy", np.asarray(self.commands, dtype=str))
         (d / f"{key}.json").write_text(json.dumps({
             "names": self.scaler.names, "center": self.scaler.center.tolist(),
             "scale": self.scaler.scale.tolist(), "columns": self.columns.tolist()}))
@@ -127,10 +132,12 @@ class Index:
             matrix = np.load(d / f"{key}.npy", mmap_mode="r")
             ids = np.load(d / f"{key}.ids.npy", mmap_mode="r")
             labels = np.load(d / f"{key}.labels.npy", mmap_mode="r")
+            cmd_file = d / f"{key}.commands.npy"
+            commands = np.load(cmd_file, mmap_mode="r") if cmd_file.exists() else None
         except (OSError, ValueError, KeyError):
             return None
         return cls(Scaler(meta["names"], np.array(meta["center"]), np.array(meta["scale"])),
-                   np.array(meta["columns"], dtype=np.int64), matrix, ids, labels)
+                   np.array(meta["columns"], dtype=np.int64), matrix, ids, labels, commands)
 
 
 @dataclass
@@ -151,10 +158,14 @@ def score_of(distance: float) -> float:
 
 
 def classify(index: Index, vector: np.ndarray, names: list[str], top: int = 5,
-             threshold: float = config.UNKNOWN_DISTANCE) -> Classification:
+             threshold: float | None = None, command: str | None = None) -> Classification:
+    """The nearest labelled runs; ``command``: the run's main command, if known."""
+    threshold = config.UNKNOWN_DISTANCE if threshold is None else threshold
     if len(index.ids) == 0:
         return Classification("unknown", 0.0, float("inf"), [])
     dist = index.query(vector, names)
+    if command is not None and index.commands is not None:
+        dist = dist + config.COMMAND_PENALTY * (np.asarray(index.commands) != command)
     best: dict[str, tuple[float, str]] = {}
     k = min(len(dist), 1024)
     while True:   # the nearest k runs usually hold the `top` nearest labels; widen if not

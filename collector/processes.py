@@ -35,10 +35,16 @@ forks a task and only then moves it into the job's cgroup, so a first look
 can come too early."""
 
 
+STICKY_SAMPLES = 300
+"""A process that was among the top N stays in the table this many samples
+after it last was, while it lives: a busy run that stops (SIGSTOP, a hang,
+waiting on a peer) must stay visible, or a stall would look like an exit."""
+
+
 class _Proc:
     """What is kept about one live process between samples."""
     __slots__ = ("starttime", "comm", "comm_str", "uid", "cpu", "delta", "stat",
-                 "job", "job_tries", "job_seen", "cmdline", "io_denied")
+                 "job", "job_tries", "job_seen", "cmdline", "io_denied", "last_top")
 
     def __init__(self, starttime, uid):
         self.starttime = starttime
@@ -50,6 +56,7 @@ class _Proc:
         self.job_seen = -1
         self.cmdline = None
         self.io_denied = False
+        self.last_top = -STICKY_SAMPLES - 1
 
 
 class ProcessTable:
@@ -65,6 +72,7 @@ class ProcessTable:
                  warn=None):
         self.proc_root = proc_root.rstrip("/") or "/"
         self.top_n = top_n
+        self._samples = 0
         self.cmdline = cmdline
         self.min_uid = min_uid
         self.system_uids = frozenset(system_uids)
@@ -156,8 +164,15 @@ class ProcessTable:
         keep = {pid for pid, p in live.items()
                 if p.uid is not None and p.uid >= lo and p.uid not in system}
         if self.top_n > 0:
+            self._samples += 1
             busy = [(p.delta, pid) for pid, p in live.items() if p.delta > 0]
-            keep.update(pid for _, pid in heapq.nlargest(self.top_n, busy))
+            top = [pid for _, pid in heapq.nlargest(self.top_n, busy)]
+            keep.update(top)
+            if self._samples > 1:      # the first sample's "deltas" are whole lifetimes
+                for pid in top:
+                    live[pid].last_top = self._samples
+                recent = self._samples - STICKY_SAMPLES
+                keep.update(pid for pid, p in live.items() if p.last_top >= recent)
         return keep
 
     def _row(self, pid: int, p: _Proc, live: dict[int, _Proc]) -> dict:

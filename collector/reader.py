@@ -246,7 +246,14 @@ def _first_ts(tf: TraceFile) -> int:
 def read_traces(paths) -> list[HostTrace]:
     """Every trace under ``paths``, one ``HostTrace`` per host, rows in time order."""
     by_host: dict[str, list[TraceFile]] = {}
-    for path in find_traces(paths):
+    found = find_traces(paths)
+    for path in found:
+        if path.name.endswith(PART_SUFFIX) and not path.exists():
+            # finished by a running recorder since it was listed: read the result instead
+            done = path.with_name(path.name[:-len(".part")])
+            if done in found or not done.exists():
+                continue
+            path = done
         tf = read_trace(path)
         if tf.table.num_rows:
             by_host.setdefault(tf.metadata.get("host", ""), []).append(tf)

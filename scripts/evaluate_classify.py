@@ -42,12 +42,15 @@ def fingerprints(traces: Path):
         if e.get("faults") or name == "lammps-clean":   # the fault-injection runs are for detection
             continue
         (tr,) = load([traces / e["file"]])
-        runs.append({"name": name, "app": e["workload"], "vector": analyze_trace(tr).fingerprint.vector(names)})
+        a = analyze_trace(tr)
+        runs.append({"name": name, "app": e["workload"], "vector": a.fingerprint.vector(names),
+                     "command": a.run.comm})
     return runs, names
 
 
 def _index(refs, names):
-    meta = pl.DataFrame({"id": [r["name"] for r in refs], "label": [r["app"] for r in refs]})
+    meta = pl.DataFrame({"id": [r["name"] for r in refs], "label": [r["app"] for r in refs],
+                         "command": [r["command"] for r in refs]})
     return Index.build(meta, np.array([r["vector"] for r in refs], dtype=np.float32), names)
 
 
@@ -58,7 +61,7 @@ def evaluate(runs, names):
     for held in runs:
         # two references per application: the held-out app's other two runs, and two of every other app
         refs = [r for a in apps for r in [x for x in by_app[a] if x is not held][:2]]
-        c = classify(_index(refs, names), held["vector"], names)
+        c = classify(_index(refs, names), held["vector"], names, command=held["command"])
         known.append((held["name"], held["app"], c.label, c.distance))
         same = [x["distance"] for x in c.candidates if x["label"] == held["app"]]
         same_d += same[:1]
@@ -68,7 +71,7 @@ def evaluate(runs, names):
         refs = [r for a in apps if a != missing for r in by_app[a][:2]]
         idx = _index(refs, names)
         for held in by_app[missing]:
-            c = classify(idx, held["vector"], names)
+            c = classify(idx, held["vector"], names, command=held["command"])
             rejected.append((held["name"], missing, c.label, c.distance,
                              c.candidates[0]["label"] if c.candidates else None))
     return apps, known, rejected, same_d, other_d

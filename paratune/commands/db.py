@@ -55,9 +55,13 @@ def add_arguments(p):
 
 
 def _analyses(paths, job=None):
+    """One analysis per run: each PATH on its own (a file, or a directory of
+    one run's segments), except for a job, whose nodes' traces belong together."""
     from analyzer.analysis import analyze_trace
     from analyzer.load import load
-    return [analyze_trace(t) for t in load(paths, job=job)]
+    if job is not None:
+        return [analyze_trace(t) for t in load(paths, job=job)]
+    return [analyze_trace(t) for p in paths for t in load([p])]
 
 
 def _add(db, args):
@@ -138,7 +142,8 @@ def _classify(db, args):
     from analyzer.similarity import classify
     index = db.index()
     names = list(feature_names())
-    results = [(a, classify(index, a.fingerprint.vector(names), names)) for a in _analyses(args.paths, args.job)]
+    results = [(a, classify(index, a.fingerprint.vector(names), names, command=a.run.comm))
+               for a in _analyses(args.paths, args.job)]
     if args.json:
         docs = [c.to_dict() for _, c in results]
         print(json.dumps(docs[0] if len(docs) == 1 else docs, indent=2))

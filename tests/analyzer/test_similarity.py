@@ -54,7 +54,7 @@ def test_classify_names_the_nearest_application_and_rejects_far_runs():
     c = classify(idx, np.array([98.0, 1e3, 0.0]), names)
     assert c.label == "cpu" and c.candidates[0]["id"] in ("r0", "r1") and 0 < c.score <= 1
     assert [x["label"] for x in c.candidates][0] == "cpu" and len(c.candidates) == 3
-    far = classify(idx, np.array([50.0, 60e6, 400e6]), names)
+    far = classify(idx, np.array([5.0, 400e6, 2e9]), names)
     assert far.label == "unknown" and far.distance > config.UNKNOWN_DISTANCE
 
 

@@ -14,6 +14,8 @@ import polars as pl
 import pyarrow as pa
 import pytest
 
+from paratune.errors import ParatuneError
+
 from collector.daemon import Jitter, Schedule, segment_key
 from collector.reader import find_traces, read_trace, read_traces
 from tests.collector.test_writer import fill, tmpfs  # noqa: F401  (fixture)
@@ -213,7 +215,13 @@ def _kill_cycle(out: Path, recorders, rng: random.Random, right_after_flush: boo
     rec = recorders(out, "--interval", str(interval), "--flush", str(flush), "--rotate", "1")
     part = Path(rec.wait_log(r"writing (\S+\.arrow\.part)").group(1))
     end = time.monotonic() + 10
-    while read_trace(part).table.num_rows == 0:         # the first flush is on disk
+    while part.exists():                                # until the first flush is on disk
+        try:
+            if read_trace(part).table.num_rows:
+                break
+        except ParatuneError:                           # rotated away (--rotate 1) meanwhile
+            if part.exists():
+                raise
         assert time.monotonic() < end
         time.sleep(0.01)
     if right_after_flush:

@@ -66,7 +66,7 @@ def test_history_report_and_readable_by_duckdb(db, tmp_path):
     doc = json.loads(r.stdout)
     assert {x["label"] for x in doc["by_application"]} == {"LAMMPS", "stress-cpu", "fio"}
     duckdb = pytest.importorskip("duckdb")
-    n = duckdb.sql(f"select count(*) from read_parquet('{db}/runs-*.parquet')").fetchone()[0]
+    n = duckdb.sql(f"select count(*) from read_parquet('{db}/runs-*.parquet')").fetchall()[0][0]
     assert n == 6
     import polars as pl
     assert pl.read_parquet(tmp_path / "site.parquet").height == 3
