@@ -329,6 +329,7 @@ class _Run:
         self.metrics = {k: v for k, v in derived.metrics.items() if np.shape(v) == (self.n,)}
         self.interval = float(derived.interval_s)
         self.sums = sums
+        self._prefix: dict[str, tuple[np.ndarray, np.ndarray]] = {}
 
     def cost(self, a: int, b: int) -> float:
         return 0.0 if self.sums is None else float(_cost(*self.sums, a, b))
@@ -336,15 +337,25 @@ class _Run:
     def time(self, i: int) -> float:
         return float(self.t[i]) if i < self.n else float(self.t[-1]) + self.interval
 
+    def _sums(self, name: str):
+        """Prefix sums of a metric's valid values and of their count: any
+        segment's mean in O(1), which matters when thousands of candidate
+        phases are built and merged."""
+        if name not in self._prefix:
+            x = np.asarray(self.metrics[name], dtype=np.float64)
+            ok = np.isfinite(x)
+            self._prefix[name] = (np.concatenate(([0.0], np.cumsum(np.where(ok, x, 0.0)))),
+                                  np.concatenate(([0], np.cumsum(ok))))
+        return self._prefix[name]
+
     def profile(self, a: int, b: int, names) -> dict[str, float]:
         out = {}
         for name in names:
-            x = self.metrics.get(name)
-            if x is not None:
-                seg = x[a:b]
-                ok = np.isfinite(seg)
-                if ok.any():
-                    out[name] = float(seg[ok].mean())
+            if name in self.metrics:
+                total, count = self._sums(name)
+                k = count[b] - count[a]
+                if k:
+                    out[name] = float((total[b] - total[a]) / k)
         return out
 
     def phase(self, a: int, b: int) -> Phase:
