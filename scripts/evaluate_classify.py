@@ -24,11 +24,13 @@ import polars as pl
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
 
 from analyzer import config  # noqa: E402
 from analyzer.analysis import analyze_trace  # noqa: E402
 from analyzer.fingerprint import feature_names  # noqa: E402
 from analyzer.load import load  # noqa: E402
+from docblock import replace_block  # noqa: E402
 from analyzer.similarity import Index, classify  # noqa: E402
 
 BEGIN, END = "<!-- classify:begin -->", "<!-- classify:end -->"
@@ -104,12 +106,7 @@ def main() -> int:
     ap.add_argument("--out", type=Path, default=ROOT / "docs" / "evaluation.md")
     args = ap.parse_args()
     block = render(*evaluate(*fingerprints(args.traces)))
-    text = args.out.read_text() if args.out.exists() else "# Evaluation\n"
-    if BEGIN in text and END in text:
-        text = text[:text.index(BEGIN)] + block + text[text.index(END) + len(END):]
-    else:
-        text += "\n## Recognising applications (`db classify`)\n\n" + block + "\n"
-    args.out.write_text(text)
+    replace_block(args.out, BEGIN, END, block, "## Recognising applications (`db classify`)\n\n")
     print(block)
     return 0
 

@@ -20,9 +20,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
 
 from analyzer.analysis import analyze_trace  # noqa: E402
 from analyzer.load import load  # noqa: E402
+from docblock import replace_block  # noqa: E402
 from analyzer.online import OnlineRules  # noqa: E402
 
 EXPECTED = {  # workloads whose own behaviour is a saturated resource
@@ -110,12 +112,7 @@ def main() -> int:
     ap.add_argument("--out", type=Path, default=ROOT / "docs" / "evaluation.md")
     args = ap.parse_args()
     block = render(*evaluate(args.traces))
-    text = args.out.read_text() if args.out.exists() else f"# Evaluation\n\n{BEGIN}\n{END}\n"
-    if BEGIN in text and END in text:
-        text = text[:text.index(BEGIN)] + block + text[text.index(END) + len(END):]
-    else:
-        text += "\n" + block + "\n"
-    args.out.write_text(text)
+    replace_block(args.out, BEGIN, END, block)
     print(block)
     return 0
 
