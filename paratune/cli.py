@@ -15,7 +15,8 @@ import sys
 from paratune import __version__
 from paratune.errors import ParatuneError
 
-COMMANDS = tuple(m for m in ("record", "analyze", "live", "jobs", "db", "compare")
+COMMANDS = tuple(m for m in ("record", "analyze", "live", "jobs", "db", "compare",
+                                "export", "import")
                  if importlib.util.find_spec(f"paratune.commands.{m}"))
 
 
