@@ -90,7 +90,7 @@ class StreamScan:
                 return
             try:
                 batch = pa.ipc.read_record_batch(msg, self.schema)
-                batch.validate()
+                batch.validate(full=True)       # offsets too: a flipped bit must not reach numpy
             except (pa.ArrowException, OSError, ValueError):
                 return
             self.batches += 1
@@ -102,6 +102,12 @@ def _short(exc: Exception) -> str:
     return str(exc).strip().splitlines()[0][:120] if str(exc).strip() else type(exc).__name__
 
 
+def _shown(text: str, limit: int = 100) -> str:
+    """Text from a file, fit for a one-line message: control characters escaped, long text cut."""
+    text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
 def _version(meta: dict[str, str], path: Path) -> int:
     raw = meta.get("format_version")
     if raw is None:
@@ -110,25 +116,30 @@ def _version(meta: dict[str, str], path: Path) -> int:
     try:
         major = int(raw.split(".")[0])
     except ValueError:
-        raise ParatuneError(f"{path}: unreadable paratune.format_version {raw!r}") from None
+        raise ParatuneError(f"{path}: unreadable paratune.format_version {_shown(repr(raw))}") from None
     if major > FORMAT_VERSION:
-        raise ParatuneError(f"{path}: written by a newer paratune (trace format {raw}); "
+        raise ParatuneError(f"{path}: written by a newer paratune (trace format {_shown(raw)}); "
                             f"this version reads format {FORMAT_VERSION} and older: upgrade paratune")
     return major
 
 
 def check_schema(schema: pa.Schema, path: Path) -> dict[str, str]:
     """The trace metadata, after checking the schema is one paratune can read."""
-    meta = trace_metadata(schema)
+    try:        # names and metadata are bytes on disk: a damaged file can hold non-UTF-8 ones
+        meta = trace_metadata(schema)
+        names = set(schema.names)
+    except UnicodeDecodeError:
+        raise ParatuneError(f"{path}: damaged trace file (a column name or metadata key "
+                            "is not UTF-8)") from None
     _version(meta, path)
-    names = set(schema.names)
     for name in _REQUIRED:
         if name not in names:
             raise ParatuneError(f"{path}: paratune trace without the {name} column")
     for f in schema:
         want = FIELDS.get(f.name)
         if want is not None and not f.type.equals(want.type):
-            raise ParatuneError(f"{path}: column {f.name} has type {f.type}, expected {want.type}")
+            raise ParatuneError(f"{path}: column {f.name} has type {_shown(str(f.type))}, "
+                                f"expected {_shown(str(want.type))}")
     return meta
 
 
@@ -204,7 +215,7 @@ def _read_ipc_file(buf: pa.Buffer, path: Path) -> TraceFile | None:
     meta = check_schema(reader.schema, path)
     try:
         table = reader.read_all()
-        table.validate()
+        table.validate(full=True)
     except (pa.ArrowException, OSError) as exc:
         raise ParatuneError(f"{path}: damaged trace file ({_short(exc)})") from None
     return TraceFile(path, upgrade(table, meta), meta, False, 0, reader.num_record_batches)
