@@ -156,3 +156,19 @@ many points of their job's CPU share of the node ..."""
 NODE_SPREAD_MIN_MEAN = 20.0
 """... while the job's nodes average at least this share."""
 NODE_SPREAD_MIN_S = 30.0
+
+# ---------------------------------------------------------------- fleets (many nodes, analyzer.fleet)
+FLEET_MIN_PEERS = 3
+"""A node is compared with its peers only in a group of at least this many
+nodes (with two, neither is the odd one out)."""
+FLEET_OUTLIER_Z = 3.5
+"""Outlier nodes: at least this many robust standard deviations (1.4826 x MAD)
+from the peers' median -- the modified z-score cut of Iglewicz and Hoaglin ..."""
+FLEET_JOB_METRICS = {"job_cpu_pct": 15.0, "cpu_busy_pct": 15.0, "cpu_iowait_pct": 10.0,
+                     "mem_used_pct": 15.0, "net_Bps": 10e6, "disk_Bps": 10e6}
+"""... and at least this far from it (units of the metric: percentage points,
+bytes/s), compared between the nodes of one job."""
+FLEET_WINDOW_METRICS = {"gap_s": 300.0, "anomalies": 3.0, "cpu_iowait_pct": 10.0,
+                        "psi_io_some_pct": 10.0, "psi_mem_some_pct": 10.0}
+"""Compared between all nodes of one day: node health (missing samples,
+anomalies, I/O wait, pressure), not workload, which differs between jobs by design."""

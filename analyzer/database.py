@@ -26,6 +26,7 @@ from analyzer.fingerprint import feature_names
 from analyzer.rules import KINDS
 from analyzer.similarity import Index, index_key
 from paratune.errors import ParatuneError
+from paratune.files import write_atomic
 
 FEATURE_PREFIX = "f."
 FILE_GLOB = "runs-*.parquet"
@@ -106,19 +107,8 @@ class Database:
         return sorted(self.path.glob(FILE_GLOB)) if self.path.is_dir() else []
 
     def _write(self, df: pl.DataFrame, target: Path) -> None:
-        tmp = target.with_name(f".{target.name}.tmp")
-        try:
-            df.write_parquet(tmp, compression="zstd")
-            fd = os.open(tmp, os.O_RDONLY)
-            try:
-                os.fchmod(fd, 0o640)
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            os.replace(tmp, target)
-        except OSError as exc:
-            tmp.unlink(missing_ok=True)
-            raise ParatuneError(f"cannot write the database at {self.path}: {exc.strerror}") from None
+        write_atomic(target, lambda tmp: df.write_parquet(tmp, compression="zstd"),
+                     f"the database at {self.path}")
 
     def add(self, rows: list[dict]) -> list[str]:
         if not rows:

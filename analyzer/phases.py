@@ -237,18 +237,6 @@ def _get(p: dict[str, float], name: str) -> float:
     return v if math.isfinite(v) else 0.0
 
 
-def _slope_per_min(t: np.ndarray, x: np.ndarray) -> float:
-    """Least-squares slope of x over t, in units per minute (0 if unknowable)."""
-    ok = np.isfinite(x)
-    if ok.sum() < 3:
-        return 0.0
-    tt, xx = t[ok] - t[ok][0], x[ok]
-    var = np.var(tt)
-    if var <= 0:
-        return 0.0
-    return float(np.mean((tt - tt.mean()) * (xx - xx.mean())) / var * 60.0)
-
-
 def classify(profile: dict[str, float], mem_slope: float = 0.0, swap_slope: float = 0.0,
              duration_s: float = 0.0) -> tuple[str, str]:
     """(label, evidence) of one phase from its mean profile; see the module doc.
@@ -330,6 +318,7 @@ class _Run:
         self.interval = float(derived.interval_s)
         self.sums = sums
         self._prefix: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        self._moments: dict[str, np.ndarray] = {}
 
     def cost(self, a: int, b: int) -> float:
         return 0.0 if self.sums is None else float(_cost(*self.sums, a, b))
@@ -348,6 +337,28 @@ class _Run:
                                   np.concatenate(([0], np.cumsum(ok))))
         return self._prefix[name]
 
+    def slope_per_min(self, name: str, a: int, b: int) -> float:
+        """Least-squares slope of a metric over samples [a, b), in units per
+        minute (0 if fewer than 3 valid samples), from prefix sums of the
+        valid samples' count, t, x, t*t and t*x: O(1) per phase.  Times are
+        taken from the run's first sample so the squares stay small."""
+        if name not in self.metrics:
+            return 0.0
+        if name not in self._moments:
+            x = np.asarray(self.metrics[name], dtype=np.float64)
+            ok = np.isfinite(x)
+            t = np.where(ok, self.t - self.t[0], 0.0)
+            x = np.where(ok, x, 0.0)
+            cols = np.stack([ok.astype(np.float64), t, x, t * t, t * x])
+            self._moments[name] = np.concatenate((np.zeros((5, 1)), np.cumsum(cols, axis=1)), axis=1)
+        k, st, sx, stt, stx = self._moments[name][:, b] - self._moments[name][:, a]
+        if k < 3:
+            return 0.0
+        var = stt / k - (st / k) ** 2
+        if var <= 1e-9 * max(stt / k, 1.0):
+            return 0.0
+        return float((stx / k - st / k * sx / k) / var * 60.0)
+
     def profile(self, a: int, b: int, names) -> dict[str, float]:
         out = {}
         for name in names:
@@ -362,8 +373,7 @@ class _Run:
         """Samples [a, b) as a labelled phase (profile of LABEL_METRICS only)."""
         profile = self.profile(a, b, LABEL_METRICS)
         start, end = self.time(a), self.time(b)
-        ms, ss = (_slope_per_min(self.t[a:b], self.metrics[k][a:b]) if k in self.metrics else 0.0
-                  for k in ("mem_used_pct", "swap_used_pct"))
+        ms, ss = (self.slope_per_min(k, a, b) for k in ("mem_used_pct", "swap_used_pct"))
         label, evidence = classify(profile, ms, ss, end - start)
         return Phase(a, b, start, end, label, profile, evidence)
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pyarrow as pa
@@ -21,35 +22,72 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from collector.reader import read_trace  # noqa: E402
+from collector.writer import FINAL_BATCH_ROWS, write_options  # noqa: E402
 
 
-def build(out: Path, seconds: int, sources=None) -> Path:
+def _day(seconds: int, sources=None) -> pa.Table:
+    """The recordings laid end to end, shifted into one continuous 1 Hz table."""
     sources = sources or sorted((ROOT / "sample_traces").glob("*.arrow"))
     if not sources:
         raise SystemExit("no recordings in sample_traces/")
     tables = [read_trace(p).table for p in sources]
     schema = tables[0].schema
     ts0 = tables[0].column("ts")[0].value
-    written, k = 0, 0
+    parts, written, k = [], 0, 0
     next_ts, next_mono = ts0, 1_000_000_000_000
-    with pa.OSFile(str(out), "wb") as sink, pa.ipc.new_file(
-            sink, schema, options=pa.ipc.IpcWriteOptions(compression="zstd")) as w:
-        while written < seconds:
-            t = tables[k % len(tables)]
-            k += 1
-            t = t.slice(0, min(t.num_rows, seconds - written))
-            ts = t.column("ts").cast(pa.int64()).to_numpy()
-            mono = t.column("mono_ns").to_numpy().astype("int64")
-            new_ts = next_ts + (ts - ts[0])
-            new_mono = next_mono + (mono - mono[0])
-            next_ts, next_mono = int(new_ts[-1]) + 1_000_000, int(new_mono[-1]) + 1_000_000_000
-            t = t.set_column(t.schema.get_field_index("ts"), schema.field("ts"),
-                             pa.array(new_ts, pa.int64()).cast(schema.field("ts").type))
-            t = t.set_column(t.schema.get_field_index("mono_ns"), schema.field("mono_ns"),
-                             pa.array(new_mono.astype("uint64"), pa.uint64()))
-            w.write_table(t.cast(schema), max_chunksize=3600)
-            written += t.num_rows
+    while written < seconds:
+        t = tables[k % len(tables)]
+        k += 1
+        t = t.slice(0, min(t.num_rows, seconds - written))
+        ts = t.column("ts").cast(pa.int64()).to_numpy()
+        mono = t.column("mono_ns").to_numpy().astype("int64")
+        new_ts = next_ts + (ts - ts[0])
+        new_mono = next_mono + (mono - mono[0])
+        next_ts, next_mono = int(new_ts[-1]) + 1_000_000, int(new_mono[-1]) + 1_000_000_000
+        t = t.set_column(t.schema.get_field_index("ts"), schema.field("ts"),
+                         pa.array(new_ts, pa.int64()).cast(schema.field("ts").type))
+        t = t.set_column(t.schema.get_field_index("mono_ns"), schema.field("mono_ns"),
+                         pa.array(new_mono.astype("uint64"), pa.uint64()))
+        parts.append(t.cast(schema))
+        written += t.num_rows
+    return pa.concat_tables(parts).combine_chunks()
+
+
+def _write(path: Path, table: pa.Table) -> None:
+    """One finished file, written as the recorder's finaliser writes it."""
+    with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(
+            sink, table.schema, options=write_options("zstd", final=True)) as w:
+        w.write_table(table, max_chunksize=FINAL_BATCH_ROWS)
+
+
+def _with_host(table: pa.Table, host: str | None) -> pa.Table:
+    if host is None:
+        return table
+    meta = dict(table.schema.metadata or {})
+    meta[b"paratune.host"] = host.encode()
+    return table.replace_schema_metadata(meta)
+
+
+def build(out: Path, seconds: int, sources=None, host: str | None = None) -> Path:
+    """One file of ``seconds`` samples (rotation off)."""
+    _write(out, _with_host(_day(seconds, sources), host))
     return out
+
+
+def build_node_day(out_dir: Path, seconds: int = 86_400, sources=None, host: str | None = None,
+                   rotate: int = 3600, day: pa.Table | None = None) -> Path:
+    """``seconds`` samples in the recorder's layout: one finished file per
+    ``rotate`` seconds under ``out_dir/<UTC date>/<host>-<UTC time>.arrow``.
+    Pass ``day`` (from a previous call's ``_day``) to reuse the shifted table."""
+    table = _with_host(day if day is not None else _day(seconds, sources), host)
+    name = (table.schema.metadata or {}).get(b"paratune.host", b"node").decode()
+    ts = table.column("ts").cast(pa.int64()).to_numpy()
+    for a in range(0, table.num_rows, rotate):
+        first = datetime.fromtimestamp(ts[a] / 1e6, timezone.utc)
+        folder = out_dir / first.strftime("%Y-%m-%d")
+        folder.mkdir(parents=True, exist_ok=True)
+        _write(folder / f"{name}-{first.strftime('%Y%m%dT%H%M%SZ')}.arrow", table.slice(a, rotate))
+    return out_dir
 
 
 def main() -> int:

@@ -6,6 +6,12 @@ order.  With --job over several nodes' traces, each node is reported and the
 job as a whole: nodes aligned in time, a whole-job fingerprint and
 cross-node imbalance.  Times for --from/--to are ISO 8601, epoch seconds or +N[smhd] after
 the first sample.
+
+Over several hosts (without --job), or with --fleet, the result is a fleet
+summary: each host's day is analysed on its own, in parallel (--workers,
+default all cores this process may use, or a Dask cluster with --scheduler),
+then nodes, jobs and outlier nodes -- nodes unlike the other nodes of their
+job or their day -- are tabulated (docs/fleet.md).
 """
 from __future__ import annotations
 
@@ -22,6 +28,13 @@ def add_arguments(p):
     p.add_argument("--to", dest="end", metavar="T", help="last time to include")
     p.add_argument("--json", action="store_true", help="print one JSON document (docs/analyze-json.md)")
     p.add_argument("--plot", metavar="FILE", help="write key metrics with phases and anomalies (.png or .html)")
+    fleet = p.add_argument_group("fleets (many hosts)")
+    fleet.add_argument("--fleet", action="store_true", help="a fleet summary even for one host")
+    fleet.add_argument("--workers", type=int, metavar="N", help="local worker processes (default: all cores)")
+    fleet.add_argument("--scheduler", metavar="ADDRESS",
+                       help="run on this Dask scheduler (tcp://host:8786) instead of local workers")
+    fleet.add_argument("--out", metavar="FILE.parquet",
+                       help="also write the node table here (jobs, outliers, anomalies next to it)")
 
 
 def run(args) -> int:
@@ -30,10 +43,19 @@ def run(args) -> int:
 
     from analyzer.analysis import analyze_trace
     from analyzer.load import load
+    from collector.writer import skip_pandas
 
     if args.plot and Path(args.plot).suffix.lower() not in (".png", ".html"):
         raise ParatuneError(f"--plot {args.plot}: the file must end in .png or .html")
+    skip_pandas()   # pyarrow would import pandas (~0.6 s) on its first conversion; nothing here needs it
     err = Console(stderr=True)
+    if not args.job:
+        from analyzer.fleet import hosts, plan
+        units = plan(args.paths)
+        if args.fleet or hosts(units) > 1:
+            return _fleet(args, units, err)
+    if args.out or args.workers or args.scheduler:
+        raise ParatuneError("--out, --workers and --scheduler are for fleets: several hosts or --fleet")
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
                   console=err, transient=True, disable=not err.is_terminal) as progress:
         task = progress.add_task("reading traces", total=None)
@@ -55,4 +77,35 @@ def run(args) -> int:
     else:
         from analyzer.report.text import render
         render(analyses, Console(), job)
+    return 0
+
+
+def _fleet(args, units, err) -> int:
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from analyzer.fleet import assemble
+    from analyzer.parallel import run_units
+    from analyzer.report import fleet as report
+
+    if not units:
+        raise ParatuneError("no trace files in " + ", ".join(map(str, args.paths)))
+    if args.plot:
+        raise ParatuneError("--plot draws one node's run; for a fleet use --json or --out")
+    if args.out and Path(args.out).suffix.lower() != ".parquet":
+        raise ParatuneError(f"--out {args.out}: the file must end in .parquet")
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  console=err, transient=True, disable=not err.is_terminal) as progress:
+        task = progress.add_task("analysing node-days", total=len(units))
+        results = run_units(units, args.start, args.end, args.workers, args.scheduler,
+                            done=lambda r: progress.advance(task))
+    fleet = assemble(results)
+    if fleet.errors.height == fleet.nodes.height:
+        raise ParatuneError(f"no readable trace among {len(units)} node-days: {fleet.errors['error'][0]}")
+    if args.out:
+        report.write_parquet(fleet, Path(args.out))
+    if args.json:
+        sys.stdout.write(report.to_json(fleet) + "\n")
+    else:
+        report.render_text(fleet, Console())
     return 0

@@ -15,7 +15,7 @@ from analyzer import config, phases
 from analyzer.kernels._pelt import _pelt, _prefix_sums
 from analyzer.phases import Phase, classify, find_phases, robust_scale, segment, standardise
 from paratune.errors import ParatuneError
-from tests.naive.phases import (prefix_sums_ref, segment_blocks_ref, segment_brute, segment_op,
+from tests.naive.phases import (prefix_sums_ref, slope_per_min_ref, segment_blocks_ref, segment_brute, segment_op,
                                 segmentation_cost,
                                 synthetic_run)
 
@@ -476,3 +476,19 @@ def test_recorded_runs(name, label):
     ph = find_phases(d)
     check_cover(ph, d.n)
     assert max(ph, key=lambda p: p.duration_s).label == label
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_phase_trend_from_prefix_sums_equals_least_squares(seed):
+    rng = np.random.default_rng(seed)
+    n = 5000
+    t = 1.7e9 + np.arange(n, dtype=np.float64) + np.sort(rng.uniform(0, 0.2, n))
+    x = 40 + 0.01 * np.arange(n) + rng.normal(0, 2, n)
+    x[rng.random(n) < 0.1] = np.nan
+    x[2000:2100] = np.nan
+    run = phases._Run(SimpleNamespace(t=t, metrics={"m": x}, interval_s=1.0), None)
+    for a, b in [(0, n), (0, 1), (0, 2), (0, 3), (2000, 2100), (1990, 2102), (4990, 5000)] + [
+            tuple(sorted(rng.integers(0, n + 1, 2))) for _ in range(50)]:
+        assert run.slope_per_min("m", a, b) == pytest.approx(slope_per_min_ref(t[a:b], x[a:b]),
+                                                             rel=1e-6, abs=1e-6), (a, b)
+    assert run.slope_per_min("absent", 0, n) == 0.0

@@ -215,3 +215,11 @@ def synthetic_run(regimes, seed: int = 0, t0: float = 1.7e9):
     m["disk_util_pct"][:1] = np.nan
     t = t0 + np.arange(n, dtype=np.float64)
     return t, m
+
+
+def slope_per_min_ref(t: np.ndarray, x: np.ndarray) -> float:
+    """Least-squares slope of the finite x over t, per minute; 0 with < 3 points."""
+    ok = np.isfinite(x)
+    if ok.sum() < 3 or np.ptp(t[ok]) == 0:
+        return 0.0
+    return float(np.polyfit(t[ok], x[ok], 1)[0] * 60.0)

@@ -1,0 +1,273 @@
+"""Many nodes' traces -> one summary: per node-day, per job, and outlier nodes.
+
+A fleet is cut into *units*: the files of one host for one UTC day (the
+collector's ``<root>/<date>/<host>-<time>.arrow`` layout).  Each unit is read
+and analysed on its own by ``summarize`` -- a plain function of its file
+paths returning plain Python values -- so the work can run in this process,
+in a local process pool or on a Dask cluster and give the same answer, and
+memory is bounded by one node-day per worker whatever the size of the fleet.
+The parent only keeps the small summaries and compares nodes with their peers
+(``outliers``).
+"""
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+
+from analyzer import config
+from collector.reader import find_traces
+from collector.schema import trace_metadata
+from paratune.errors import ParatuneError
+
+NODE_METRICS = ("cpu_busy_pct", "cpu_iowait_pct", "mem_used_pct", "psi_mem_some_pct", "psi_io_some_pct",
+                "net_rx_Bps", "net_tx_Bps", "disk_read_Bps", "disk_write_Bps")
+"""Per-node means kept in the summary (names as in analyzer.derive)."""
+
+_STAMP = re.compile(r"-(\d{4})(\d{2})(\d{2})T\d{6}Z(?:-\d+)?\.arrow(?:\.part)?$")
+
+
+@dataclass(frozen=True)
+class Unit:
+    """The files of one host for one UTC day: the piece of work a worker gets."""
+    host: str
+    day: str                     # YYYY-MM-DD, "" when the file names carry no date
+    files: tuple[str, ...]
+
+
+def _host_of(path: Path) -> str:
+    """The host a file's schema names; unreadable files get their file name,
+    and ``summarize`` reports why they cannot be read."""
+    try:
+        with pa.memory_map(str(path)) as source:
+            try:
+                schema = pa.ipc.open_file(source).schema
+            except pa.ArrowInvalid:
+                source.seek(0)
+                schema = pa.ipc.open_stream(source).schema
+        return trace_metadata(schema).get("host") or path.name
+    except (pa.ArrowException, OSError, ValueError):
+        return path.name
+
+
+def _day_of(path: Path) -> str:
+    m = _STAMP.search(path.name)
+    return f"{m.group(1)}-{m.group(2)}-{m.group(3)}" if m else ""
+
+
+def plan(paths) -> list[Unit]:
+    """Every (host, day) under ``paths``, in host then day order."""
+    groups: dict[tuple[str, str], list[str]] = {}
+    for path in find_traces(paths):
+        groups.setdefault((_host_of(path), _day_of(path)), []).append(str(path))
+    return [Unit(h, d, tuple(sorted(f))) for (h, d), f in sorted(groups.items())]
+
+
+def hosts(units: list[Unit]) -> int:
+    return len({u.host for u in units})
+
+
+# ---------------------------------------------------------------- one unit (runs on a worker)
+
+def _mean(x: np.ndarray) -> float | None:
+    x = x[np.isfinite(x)]
+    return float(x.mean()) if x.size else None
+
+
+def _node_means(metrics: dict, rows: np.ndarray | slice) -> dict[str, float | None]:
+    out = {}
+    for name in NODE_METRICS:
+        out[name] = _mean(np.asarray(metrics[name][rows], dtype=np.float64)) if name in metrics else None
+    return out
+
+
+def _job_rows(d, cores: int) -> list[dict]:
+    """One row per job seen on this node-day: its share of the node and the
+    node's state while it ran (what job peers are compared on)."""
+    per = d.jobs()
+    out = []
+    for job, g in per.group_by("job", maintain_order=True):
+        rows = g["i"].to_numpy()
+        users = d.procs.filter(pl.col("job") == job[0])["user"].drop_nulls()
+        cpu = g["cpu_pct"].fill_nan(None).drop_nulls().to_numpy()
+        out.append({
+            "job": job[0], "user": users.mode().sort()[0] if users.len() else None,
+            "first_seen": float(d.t[rows[0]]), "last_seen": float(d.t[rows[-1]]),
+            "samples": int(len(rows)),
+            "cpu_s": float(cpu.sum() / 100.0 * d.interval_s),
+            "job_cpu_pct": float(cpu.mean() / cores) if cpu.size else None,
+            "peak_rss": float(g["rss"].max()),
+            **_node_means(d.metrics, rows),
+        })
+    return out
+
+
+def summarize(unit: Unit, start: str | None = None, end: str | None = None) -> dict:
+    """Analyse one unit: a node row, its job rows and its anomalies.
+
+    Phases and fingerprints are left out: the summary does not show them and
+    they are most of the cost after reading.  A unit that cannot be read
+    gives a row with ``error`` set instead of stopping the fleet."""
+    from analyzer.anomalies import detect
+    from analyzer.characterize import characterize, mean_profile
+    from analyzer.derive import derive
+    from analyzer.load import load
+    from analyzer.signals import identify_run
+    from collector.writer import skip_pandas
+
+    skip_pandas()   # a worker process too: nothing here needs pandas
+    head = {"host": unit.host, "day": unit.day, "files": len(unit.files)}
+    try:
+        traces = load(unit.files, start, end)
+    except ParatuneError as exc:
+        return {"node": {**head, "error": str(exc)}, "jobs": [], "anomalies": []}
+    tr = traces[0]
+    d = derive(tr.table, tr.metadata)
+    run = identify_run(d.procs, None)
+    anomalies = detect(d, None, run)
+    cores = max(int(d.core_busy.shape[1]), 1)
+    gaps = float(sum(max(g.missing_s - d.interval_s, 0.0) for g in d.gaps))
+    mem = np.asarray(d.metrics.get("mem_used_pct", np.full(d.n, np.nan)), dtype=np.float64)
+    jobs = _job_rows(d, cores)
+    node = {
+        **head, "error": None, "start": float(d.t[0]), "end": float(d.t[-1]), "samples": d.n,
+        "interval_s": d.interval_s, "gap_s": gaps, "cores": cores,
+        **_node_means(d.metrics, slice(None)),
+        "mem_used_pct_max": float(np.nanmax(mem)) if np.isfinite(mem).any() else None,
+        "bottleneck": characterize(mean_profile(d.metrics)).label,
+        "run": run.comm, "anomalies": len(anomalies),
+        "jobs": [j["job"] for j in jobs],
+    }
+    found = [{"host": unit.host, "day": unit.day, **a.to_dict()} for a in anomalies]
+    return {"node": node, "jobs": [{"host": unit.host, "day": unit.day, **j} for j in jobs],
+            "anomalies": found}
+
+
+# ---------------------------------------------------------------- the fleet (runs in the parent)
+
+@dataclass
+class Fleet:
+    nodes: pl.DataFrame        # one row per unit (host, day)
+    jobs: pl.DataFrame         # one row per job over every node
+    job_nodes: pl.DataFrame    # one row per (job, host, day)
+    anomalies: pl.DataFrame    # every anomaly of every unit
+    outliers: pl.DataFrame     # nodes unlike their peers
+
+    @property
+    def errors(self) -> pl.DataFrame:
+        return self.nodes.filter(pl.col("error").is_not_null()).select("host", "day", "error")
+
+
+NODE_SCHEMA = {"host": pl.Utf8, "day": pl.Utf8, "files": pl.Int64, "error": pl.Utf8, "start": pl.Float64,
+               "end": pl.Float64, "samples": pl.Int64, "interval_s": pl.Float64, "gap_s": pl.Float64,
+               "cores": pl.Int64, **{m: pl.Float64 for m in NODE_METRICS}, "mem_used_pct_max": pl.Float64,
+               "bottleneck": pl.Utf8, "run": pl.Utf8, "anomalies": pl.Int64, "jobs": pl.List(pl.Utf8)}
+JOB_NODE_SCHEMA = {"host": pl.Utf8, "day": pl.Utf8, "job": pl.Utf8, "user": pl.Utf8,
+                   "first_seen": pl.Float64, "last_seen": pl.Float64, "samples": pl.Int64,
+                   "cpu_s": pl.Float64, "job_cpu_pct": pl.Float64, "peak_rss": pl.Float64,
+                   **{m: pl.Float64 for m in NODE_METRICS}}
+ANOMALY_SCHEMA = {"host": pl.Utf8, "day": pl.Utf8, "kind": pl.Utf8, "start": pl.Float64, "end": pl.Float64,
+                  "metric": pl.Utf8, "score": pl.Float64, "message": pl.Utf8, "pid": pl.Int64,
+                  "process": pl.Utf8, "job": pl.Utf8}
+OUTLIER_SCHEMA = {"host": pl.Utf8, "day": pl.Utf8, "peers": pl.Utf8, "n_peers": pl.Int64, "metric": pl.Utf8,
+                  "value": pl.Float64, "peer_median": pl.Float64, "score": pl.Float64, "message": pl.Utf8}
+
+
+def assemble(results: list[dict]) -> Fleet:
+    """The summaries of every unit as tables, in (host, day) order whatever
+    order the workers finished in, plus the outliers."""
+    results = sorted(results, key=lambda r: (r["node"]["host"], r["node"]["day"]))
+    nodes = pl.DataFrame([r["node"] for r in results], schema=NODE_SCHEMA)
+    job_nodes = pl.DataFrame([j for r in results for j in r["jobs"]], schema=JOB_NODE_SCHEMA)
+    anomalies = pl.DataFrame([a for r in results for a in r["anomalies"]], schema=ANOMALY_SCHEMA)
+    return Fleet(nodes, _jobs(job_nodes, anomalies), job_nodes, anomalies, outliers(nodes, job_nodes))
+
+
+def _jobs(job_nodes: pl.DataFrame, anomalies: pl.DataFrame) -> pl.DataFrame:
+    spans = job_nodes.group_by("job", "host").agg(pl.col("first_seen").min(), pl.col("last_seen").max())
+    hits = (spans.join(anomalies.select("host", "start", "end"), on="host")
+            .filter((pl.col("start") <= pl.col("last_seen")) & (pl.col("end") >= pl.col("first_seen")))
+            .group_by("job").agg(pl.len().alias("anomalies")))
+    return (job_nodes.group_by("job").agg(
+        pl.col("user").drop_nulls().first(), pl.col("host").n_unique().alias("nodes"),
+        pl.col("host").unique().sort().alias("hosts"), pl.col("first_seen").min(),
+        pl.col("last_seen").max(), (pl.col("cpu_s").sum() / 3600.0).alias("cpu_hours"),
+        pl.col("job_cpu_pct").mean(), pl.col("peak_rss").max())
+        .join(hits, on="job", how="left").with_columns(pl.col("anomalies").fill_null(0).cast(pl.Int64))
+        .sort("first_seen", "job"))
+
+
+# ---------------------------------------------------------------- outliers
+
+def _metric_values(df: pl.DataFrame, metric: str) -> np.ndarray:
+    if metric == "net_Bps":
+        return (df["net_rx_Bps"].fill_null(np.nan) + df["net_tx_Bps"].fill_null(np.nan)).to_numpy()
+    if metric == "disk_Bps":
+        return (df["disk_read_Bps"].fill_null(np.nan) + df["disk_write_Bps"].fill_null(np.nan)).to_numpy()
+    return df[metric].cast(pl.Float64).fill_null(np.nan).to_numpy()
+
+
+def robust_outliers(x: np.ndarray, min_diff: float, z: float) -> tuple[np.ndarray, float, np.ndarray]:
+    """(flags, median, scores) of one metric over a peer group.
+
+    A value is an outlier when it is at least ``z`` robust standard
+    deviations (1.4826 x MAD) *and* ``min_diff`` from the peers' median: the
+    MAD alone flags trivial differences when the peers agree closely."""
+    ok = np.isfinite(x)
+    flags, scores = np.zeros(len(x), dtype=bool), np.zeros(len(x))
+    if ok.sum() < config.FLEET_MIN_PEERS:
+        return flags, math.nan, scores
+    med = float(np.median(x[ok]))
+    sigma = 1.4826 * float(np.median(np.abs(x[ok] - med)))
+    scale = max(sigma, min_diff / z)
+    scores[ok] = np.abs(x[ok] - med) / scale
+    flags[ok] = (scores[ok] >= z) & (np.abs(x[ok] - med) >= min_diff)
+    return flags, med, scores
+
+
+def _fmt(metric: str, x: float) -> str:
+    if metric.endswith("Bps"):
+        return f"{x / 1e6:.1f} MB/s"
+    if metric.endswith("pct"):
+        return f"{x:.0f}%"
+    if metric == "gap_s":
+        return f"{x:.0f} s"
+    return f"{x:g}"
+
+
+def _group_outliers(df: pl.DataFrame, peers: str, metrics: dict[str, float]) -> list[dict]:
+    out = []
+    for metric, min_diff in metrics.items():
+        x = _metric_values(df, metric)
+        flags, med, scores = robust_outliers(x, min_diff, config.FLEET_OUTLIER_Z)
+        for i in np.flatnonzero(flags):
+            host, day = df["host"][int(i)], df["day"][int(i)]
+            out.append({"host": host, "day": day, "peers": peers, "n_peers": int(np.isfinite(x).sum()),
+                        "metric": metric, "value": float(x[i]), "peer_median": med,
+                        "score": round(float(scores[i]), 2),
+                        "message": (f"{host}: {metric} {_fmt(metric, x[i])} vs {_fmt(metric, med)} on its "
+                                    f"{int(np.isfinite(x).sum()) - 1} peers ({peers})")})
+    return out
+
+
+def outliers(nodes: pl.DataFrame, job_nodes: pl.DataFrame) -> pl.DataFrame:
+    """Nodes unlike their peers: the other nodes of the same job (on what the
+    job does there) and the other nodes of the same day (on health: gaps,
+    anomalies, iowait, pressure -- workload metrics differ between jobs by
+    design, so they are compared only within a job)."""
+    found = []
+    for (job,), g in job_nodes.sort("job", "host", "day").group_by("job", maintain_order=True):
+        per_host = (g.group_by("host", maintain_order=True)
+                    .agg(pl.col("day").first(), *(pl.col(m).mean() for m in ("job_cpu_pct", *NODE_METRICS))))
+        if per_host.height >= config.FLEET_MIN_PEERS:
+            found += _group_outliers(per_host, f"job {job}", config.FLEET_JOB_METRICS)
+    ok = nodes.filter(pl.col("error").is_null())
+    for (day,), g in ok.group_by("day", maintain_order=True):
+        if g.height >= config.FLEET_MIN_PEERS:
+            found += _group_outliers(g, f"day {day}" if day else "same period", config.FLEET_WINDOW_METRICS)
+    return pl.DataFrame(found, schema=OUTLIER_SCHEMA).sort("host", "day", "metric")

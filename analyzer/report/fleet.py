@@ -1,0 +1,138 @@
+"""The fleet summary of ``paratune analyze`` over many nodes: rich tables,
+one JSON document (docs/fleet.md) or Parquet files for BI tools."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import polars as pl
+from rich import box
+from rich.console import Console
+from rich.table import Table
+
+from analyzer.fleet import Fleet
+from analyzer.report.json_out import _clean, iso
+from analyzer.report.text import BOTTLENECK_COLOURS, human_bytes, span
+from paratune.files import write_atomic
+
+SCHEMA_VERSION = 1
+TABLE_ROWS = 25
+"""Rows per terminal table; --json and --out have them all."""
+
+TIME_COLUMNS = ("start", "end", "first_seen", "last_seen")
+
+
+def _pct(x) -> str:
+    return "-" if x is None else f"{x:.0f}%"
+
+
+def _mbs(x) -> str:
+    return "-" if x is None else f"{x / 1e6:.1f}"
+
+
+def overview(f: Fleet) -> dict:
+    ok = f.nodes.filter(pl.col("error").is_null())
+    return {
+        "hosts": f.nodes["host"].n_unique(), "node_days": f.nodes.height, "unreadable": f.errors.height,
+        "start": iso(ok["start"].min()) if ok.height else None,
+        "end": iso(ok["end"].max()) if ok.height else None,
+        "samples": int(ok["samples"].sum()) if ok.height else 0,
+        "jobs": f.jobs.height, "anomalies": f.anomalies.height, "outliers": f.outliers.height,
+        "bottlenecks": dict(sorted(ok["bottleneck"].value_counts().iter_rows())) if ok.height else {},
+    }
+
+
+def render_text(f: Fleet, console: Console) -> None:
+    o = overview(f)
+    console.print(f"[bold]Fleet[/]: {o['hosts']} hosts, {o['node_days']} node-days, {o['jobs']} jobs, "
+                  f"{o['samples']:,} samples, {o['start'] or '?'} to {o['end'] or '?'}")
+    if o["bottlenecks"]:
+        console.print("bottlenecks: " + ", ".join(
+            f"[{BOTTLENECK_COLOURS.get(k, 'white')}]{k}[/] {v}" for k, v in o["bottlenecks"].items()))
+    flagged = set(f.outliers["host"].to_list())
+    nodes = (f.nodes.filter(pl.col("error").is_null())
+             .with_columns(pl.col("host").is_in(list(flagged)).alias("outlier"))
+             .sort(["outlier", "anomalies", "host", "day"], descending=[True, True, False, False]))
+    one_day = nodes["day"].n_unique() <= 1
+    t = Table(title=f"Nodes ({_shown(nodes.height)})" + (f", {nodes['day'][0]}" if one_day and nodes.height
+                                                          and nodes["day"][0] else "")
+              + "; net and disk in MB/s",
+              title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+    for c in ("host", *(() if one_day else ("day",)), "span", "gaps", "busy", "iowait", "mem", "net",
+              "disk", "bound", "anom.", "jobs"):
+        t.add_column(c, justify="left" if c in ("host", "day", "bound", "jobs") else "right")
+    for r in nodes.head(TABLE_ROWS).iter_rows(named=True):
+        net = (r["net_rx_Bps"] or 0) + (r["net_tx_Bps"] or 0)
+        disk = (r["disk_read_Bps"] or 0) + (r["disk_write_Bps"] or 0)
+        host = f"[bold red]{r['host']}[/]" if r["outlier"] else r["host"]
+        label = r["bottleneck"] or "-"
+        t.add_row(host, *(() if one_day else (r["day"] or "-",)),
+                  span(r["end"] - r["start"] + r["interval_s"]), span(r["gap_s"]),
+                  _pct(r["cpu_busy_pct"]), _pct(r["cpu_iowait_pct"]), _pct(r["mem_used_pct"]),
+                  _mbs(net), _mbs(disk), f"[{BOTTLENECK_COLOURS.get(label, 'white')}]{label.removesuffix('-bound')}[/]",
+                  str(r["anomalies"]), _jobs_cell(r["jobs"]))
+    console.print(t)
+    if f.jobs.height:
+        t = Table(title=f"Jobs ({_shown(f.jobs.height)}, by CPU-hours)", title_justify="left",
+                  box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+        for c in ("job", "user", "nodes", "span", "CPU-hours", "job CPU of node", "peak RSS/node", "anomalies"):
+            t.add_column(c, justify="left" if c in ("job", "user") else "right")
+        for r in f.jobs.sort("cpu_hours", descending=True).head(TABLE_ROWS).iter_rows(named=True):
+            t.add_row(r["job"], r["user"] or "-", str(r["nodes"]), span(r["last_seen"] - r["first_seen"]),
+                      f"{r['cpu_hours']:.2f}", _pct(r["job_cpu_pct"]), human_bytes(r["peak_rss"]),
+                      str(r["anomalies"]))
+        console.print(t)
+    if f.outliers.height:
+        t = Table(title=f"Outlier nodes ({_shown(f.outliers.height)})", title_justify="left",
+                  box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+        for c in ("host", "peers", "metric", "score", "why"):
+            t.add_column(c, justify="right" if c == "score" else "left")
+        for r in f.outliers.sort("score", descending=True).head(TABLE_ROWS).iter_rows(named=True):
+            t.add_row(r["host"], r["peers"], r["metric"], f"{r['score']:.1f}", r["message"])
+        console.print(t)
+    else:
+        console.print("outlier nodes: none")
+    if f.errors.height:
+        t = Table(title=f"Unreadable ({f.errors.height})", title_justify="left")
+        for c in ("host", "day", "error"):
+            t.add_column(c)
+        for r in f.errors.head(TABLE_ROWS).iter_rows(named=True):
+            t.add_row(r["host"], r["day"] or "-", r["error"])
+        console.print(t)
+
+
+def _shown(n: int) -> str:
+    return f"{n}" if n <= TABLE_ROWS else f"top {TABLE_ROWS} of {n}"
+
+
+def _jobs_cell(jobs) -> str:
+    jobs = list(jobs or [])
+    return ", ".join(jobs[:3]) + (f" +{len(jobs) - 3}" if len(jobs) > 3 else "") if jobs else "-"
+
+
+def _records(df: pl.DataFrame) -> list[dict]:
+    rows = df.to_dicts()
+    for r in rows:
+        for c in TIME_COLUMNS:
+            if c in r:
+                r[c] = iso(r[c])
+    return rows
+
+
+def to_json(f: Fleet) -> str:
+    doc = {"schema_version": SCHEMA_VERSION, "fleet": overview(f), "nodes": _records(f.nodes),
+           "jobs": _records(f.jobs), "outliers": _records(f.outliers), "anomalies": _records(f.anomalies)}
+    return json.dumps(_clean(doc), indent=1)
+
+
+def write_parquet(f: Fleet, out: Path) -> list[Path]:
+    """``out`` gets the node table; ``<stem>.jobs``, ``.outliers`` and
+    ``.anomalies`` next to it the others (times stay epoch seconds)."""
+    out = Path(out)
+    written = []
+    for df, path in ((f.nodes, out), (f.jobs, out.with_name(f"{out.stem}.jobs.parquet")),
+                     (f.outliers, out.with_name(f"{out.stem}.outliers.parquet")),
+                     (f.anomalies, out.with_name(f"{out.stem}.anomalies.parquet"))):
+        write_atomic(path, lambda tmp, df=df: df.write_parquet(tmp, compression="zstd"))
+        written.append(path)
+    return written

@@ -1,0 +1,186 @@
+"""Fleet summaries over many hosts: units, parallel runs, outliers, Dask.
+
+The fleet is made of real recordings from sample_traces/, each given a host
+name (and, for the job tests, a Slurm job id on the LAMMPS ranks) as if five
+nodes had recorded one job."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+import pyarrow.compute as pc
+import pytest
+
+from analyzer import config
+from analyzer.fleet import assemble, plan, robust_outliers, summarize
+from analyzer.parallel import run_units
+from collector.reader import read_trace
+
+ROOT = Path(__file__).resolve().parents[2]
+SAMPLES = ROOT / "sample_traces"
+NODES = {"n01": "lammps-clean", "n02": "lammps-2", "n03": "lammps-3", "n04": "lammps-stall",
+         "n05": "lammps"}
+JOB = "4242"
+
+
+def as_node(src: Path, dst: Path, host: str, job: str | None = None, comm: str = "lmp") -> None:
+    """Copy a recording as if ``host`` recorded it, its ``comm`` processes in ``job``."""
+    t = read_trace(src).table
+    if job is not None:
+        procs = t.column("procs").combine_chunks()
+        flat = procs.flatten()
+        mine = pc.equal(flat.field("comm"), comm).fill_null(False)
+        jobs = pc.if_else(mine, pa.scalar(job), flat.field("job"))
+        fields = [jobs if f.name == "job" else flat.field(f.name) for f in flat.type]
+        flat = pa.StructArray.from_arrays(fields, fields=list(flat.type))
+        procs = pa.ListArray.from_arrays(procs.offsets, flat, type=procs.type)
+        t = t.set_column(t.schema.get_field_index("procs"), t.schema.field("procs"), procs)
+    meta = dict(t.schema.metadata)
+    meta[b"paratune.host"] = host.encode()
+    t = t.replace_schema_metadata(meta)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    with pa.ipc.new_file(str(dst), t.schema) as w:
+        w.write_table(t)
+
+
+@pytest.fixture(scope="module")
+def fleet_dir(tmp_path_factory):
+    if not all((SAMPLES / f"{s}.arrow").exists() for s in NODES.values()):
+        pytest.skip("needs the LAMMPS recordings in sample_traces/")
+    root = tmp_path_factory.mktemp("fleet")
+    for host, src in NODES.items():
+        as_node(SAMPLES / f"{src}.arrow", root / "2026-11-22" / f"{host}-20261122T030000Z.arrow", host, JOB)
+    return root
+
+
+def test_plan_groups_files_by_host_and_day(fleet_dir, tmp_path):
+    units = plan([fleet_dir])
+    assert [u.host for u in units] == sorted(NODES)
+    assert {u.day for u in units} == {"2026-11-22"}
+    # a second day of one host is a second unit; a file with no date in its name is its own
+    as_node(SAMPLES / "lammps.arrow", tmp_path / "2026-11-23" / "n01-20261123T000000Z.arrow", "n01")
+    as_node(SAMPLES / "lammps.arrow", tmp_path / "odd.arrow", "n01")
+    units = plan([tmp_path])
+    assert [(u.host, u.day) for u in units] == [("n01", ""), ("n01", "2026-11-23")]
+
+
+def test_summary_of_a_node_matches_its_trace(fleet_dir):
+    u = next(u for u in plan([fleet_dir]) if u.host == "n04")
+    s = summarize(u)
+    node = s["node"]
+    assert node["error"] is None and node["host"] == "n04"
+    assert node["samples"] == read_trace(u.files[0]).table.num_rows
+    assert node["jobs"] == [JOB]
+    assert [a["kind"] for a in s["anomalies"]] == ["stall"]
+    (job,) = s["jobs"]
+    assert job["job"] == JOB and job["samples"] > 0
+    assert 0 < job["job_cpu_pct"] <= 100 and job["cpu_s"] > 0
+
+
+def test_the_stalled_node_is_the_outlier_of_its_job(fleet_dir):
+    f = assemble(run_units(plan([fleet_dir]), workers=1))
+    assert f.nodes.height == 5 and f.errors.height == 0
+    (row,) = f.jobs.iter_rows(named=True)
+    assert row["job"] == JOB and row["nodes"] == 5 and row["anomalies"] == 1
+    flagged = f.outliers.filter(pl.col("peers") == f"job {JOB}")
+    assert set(flagged["host"]) == {"n04"}
+    assert "job_cpu_pct" in set(flagged["metric"])
+
+
+def test_local_pool_gives_the_single_process_result(fleet_dir):
+    units = plan([fleet_dir])
+    one = assemble(run_units(units, workers=1))
+    two = assemble(run_units(units, workers=2))
+    for name in ("nodes", "jobs", "job_nodes", "anomalies", "outliers"):
+        assert getattr(one, name).equals(getattr(two, name)), name
+
+
+def test_a_damaged_node_is_reported_not_fatal(fleet_dir, tmp_path):
+    import shutil
+    shutil.copytree(fleet_dir, tmp_path / "f")
+    (tmp_path / "f" / "2026-11-22" / "n06-20261122T030000Z.arrow").write_bytes(b"\x89PNG not a trace")
+    f = assemble(run_units(plan([tmp_path / "f"]), workers=1))
+    assert f.errors["host"].to_list() == ["n06-20261122T030000Z.arrow"]
+    assert f.nodes.filter(pl.col("error").is_null()).height == 5
+
+
+def test_robust_outliers_equal_a_direct_computation():
+    rng = np.random.default_rng(1)
+    for _ in range(200):
+        x = rng.normal(50, rng.uniform(0.1, 20), rng.integers(0, 12))
+        x[rng.random(x.size) < 0.1] = np.nan
+        if x.size:
+            x[rng.integers(0, x.size)] += rng.choice([0, 60])
+        flags, med, scores = robust_outliers(x, 10.0, 3.5)
+        ok = np.isfinite(x)
+        if ok.sum() < config.FLEET_MIN_PEERS:
+            assert not flags.any() and np.isnan(med)
+            continue
+        m = np.median(x[ok])
+        mad = np.median(np.abs(x[ok] - m))
+        for i in range(x.size):
+            expect = ok[i] and abs(x[i] - m) >= 10.0 and abs(x[i] - m) >= 3.5 * max(1.4826 * mad, 10.0 / 3.5)
+            assert flags[i] == expect
+
+
+def test_two_nodes_have_no_outlier():
+    flags, _, _ = robust_outliers(np.array([0.0, 100.0]), 1.0, 3.5)
+    assert not flags.any()
+
+
+def _cli(*args):
+    return subprocess.run([sys.executable, "-m", "paratune.cli", "analyze", *map(str, args)],
+                          capture_output=True, text=True, cwd=ROOT, timeout=600)
+
+
+def test_cli_fleet_summary_json_and_parquet(fleet_dir, tmp_path):
+    r = _cli(fleet_dir, "--json", "--workers", "2", "--out", tmp_path / "s.parquet")
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["fleet"]["hosts"] == 5 and doc["fleet"]["jobs"] == 1
+    assert {o["host"] for o in doc["outliers"] if o["peers"] == f"job {JOB}"} == {"n04"}
+    assert doc["nodes"][0]["start"].endswith("+00:00")
+    nodes = pl.read_parquet(tmp_path / "s.parquet")
+    assert nodes["host"].to_list() == sorted(NODES)
+    for part in ("jobs", "outliers", "anomalies"):
+        assert (tmp_path / f"s.{part}.parquet").stat().st_mode & 0o777 == 0o640
+    text = _cli(fleet_dir)
+    assert text.returncode == 0 and "Outlier nodes" in text.stdout and "n04" in text.stdout
+
+
+@pytest.mark.parametrize("args, message", [
+    (("--out", "x.csv"), "must end in .parquet"),
+    (("--plot", "x.png"), "--plot draws one node"),
+    (("--workers", "0"), "--workers 0"),
+    (("--scheduler", "tcp://127.0.0.1:9"), "cannot reach the Dask scheduler"),
+])
+def test_cli_fleet_bad_arguments_are_one_line(fleet_dir, args, message):
+    r = _cli(fleet_dir, *args)
+    assert r.returncode != 0 and message in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
+
+
+def test_fleet_options_need_a_fleet():
+    r = _cli(SAMPLES / "lammps.arrow", "--workers", "2")
+    assert r.returncode != 0 and "are for fleets" in r.stderr
+
+
+@pytest.mark.slow
+def test_dask_local_cluster_gives_the_single_process_result(fleet_dir):
+    distributed = pytest.importorskip("distributed")
+    units = plan([fleet_dir])
+    one = assemble(run_units(units, workers=1))
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster:
+        on_dask = assemble(run_units(units, scheduler=cluster.scheduler_address))
+        r = _cli(fleet_dir, "--json", "--scheduler", cluster.scheduler_address)
+    for name in ("nodes", "jobs", "job_nodes", "anomalies", "outliers"):
+        assert getattr(one, name).equals(getattr(on_dask, name)), name
+    assert r.returncode == 0, r.stderr
+    local = _cli(fleet_dir, "--json", "--workers", "1")
+    assert json.loads(r.stdout) == json.loads(local.stdout)
