@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import collections
 import io
+import json
 from pathlib import Path
 
 import pyarrow as pa
@@ -273,3 +274,49 @@ def test_foreign_and_mistyped_arrow_tables(reliability):
     finally:
         _record(reliability, "generated Arrow tables: other schemas, wrong column types", tally,
                 "nothing: a table is read whole or refused whole")
+
+
+# ---- the analyzer on fuzzed files --------------------------------------------------
+
+ANALYZED = 25
+
+
+def test_analyze_on_damaged_files(corpus, tmp_path, capsys, reliability):
+    """Flipped bits in an *uncompressed* stream mostly survive the reader as wrong values:
+    the analyzer must take whatever values it is given."""
+    import random
+
+    from paratune.cli import main
+
+    table = corpus.tables[1]
+    sink = io.BytesIO()
+    with pa.ipc.new_stream(sink, table.schema) as w:
+        for batch in table.to_batches(max_chunksize=10):
+            w.write_batch(batch)
+    clean = sink.getvalue()
+    body = len(table.schema.serialize())
+    rng = random.Random(7)
+    tally, files = Tally(), []
+    try:
+        for k in range(ANALYZED):
+            buf = bytearray(clean)
+            for _ in range(rng.randint(1, 6)):
+                pos = rng.randrange(body * 8, len(buf) * 8)
+                buf[pos // 8] ^= 1 << (pos % 8)
+            path = tmp_path / f"flipped-{k}.arrow.part"
+            path.write_bytes(bytes(buf))
+            files.append(path)
+            capsys.readouterr()
+            rc = main(["analyze", "--json", str(path)])
+            out, err = capsys.readouterr()
+            if rc == 0:
+                json.loads(out, parse_constant=lambda c: pytest.fail(f"{c} in JSON of {path.name}"))
+                tally.add("read")
+            else:
+                assert err.count("\n") == 1 and err.startswith("paratune analyze: error: "), err
+                tally.add("refused")
+    finally:
+        reliability.record("paratune analyze --json on bit-flipped uncompressed streams", tally.cases,
+                           tally.cases, "the damaged values are analysed as recorded",
+                           f"{tally.counts['refused']} refused with one line, "
+                           f"{tally.counts['read']} analysed")
