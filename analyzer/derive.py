@@ -137,15 +137,28 @@ def _nansum_rows(grid: np.ndarray) -> np.ndarray:
     return s
 
 
+def _recorded(columns) -> tuple[str, ...]:
+    """CPU states with at least one value: a source that never recorded one (an
+    imported TACC Stats file has no steal) leaves it out of the total instead
+    of making every percentage unknown.  ``columns``: state -> Arrow column."""
+    return tuple(s for s, c in columns.items() if c.null_count < len(c))
+
+
 def _cpu(table, dt, ok, metrics):
-    rates = {st: _rate(table, f"cpu_{st}", dt, ok) for st in TOTAL_STATES}
-    total = sum(rates[s] for s in TOTAL_STATES)
+    states = _recorded({st: table.column(f"cpu_{st}") for st in TOTAL_STATES})
+    rates = {st: _rate(table, f"cpu_{st}", dt, ok) for st in states}
+    total = sum(rates[s] for s in states) if states else np.full(table.num_rows, np.nan)
     with np.errstate(invalid="ignore", divide="ignore"):
-        pct = {s: np.where(total > 0, rates[s] / total * 100.0, np.nan) for s in TOTAL_STATES}
+        pct = {s: np.where(total > 0, rates[s] / total * 100.0, np.nan) for s in states}
+
+    def pct_of(*names):
+        parts = [pct[s] for s in names if s in pct]
+        return sum(parts) if parts else np.full(table.num_rows, np.nan)
+
     for s in ("user", "nice", "system", "idle", "iowait", "steal"):
-        metrics[f"cpu_{s}_pct"] = pct[s]
-    metrics["cpu_irq_pct"] = pct["irq"] + pct["softirq"]
-    metrics["cpu_busy_pct"] = sum(pct[s] for s in BUSY_STATES)
+        metrics[f"cpu_{s}_pct"] = pct_of(s)
+    metrics["cpu_irq_pct"] = pct_of("irq", "softirq")
+    metrics["cpu_busy_pct"] = pct_of(*BUSY_STATES)
 
 
 def _cores(table, dt, ok, n) -> np.ndarray:
@@ -153,9 +166,12 @@ def _cores(table, dt, ok, n) -> np.ndarray:
     if len(items) == 0:
         return np.empty((n, 0))
     names, col = _by_item(items, "cpu")
-    rates = _grid_rates(items, rows, col, len(names), n, TOTAL_STATES, dt, ok)
-    total = sum(rates[s] for s in TOTAL_STATES)
-    busy = sum(rates[s] for s in BUSY_STATES)
+    states = _recorded({st: items.field(st) for st in TOTAL_STATES})
+    if not states:
+        return np.full((n, len(names)), np.nan)
+    rates = _grid_rates(items, rows, col, len(names), n, states, dt, ok)
+    total = sum(rates[s] for s in states)
+    busy = sum(rates[s] for s in BUSY_STATES if s in rates)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(total > 0, busy / total * 100.0, np.nan)
 
@@ -163,6 +179,9 @@ def _cores(table, dt, ok, n) -> np.ndarray:
 def _memory(table, dt, ok, metrics):
     total = _gauge(table.column("mem_total"))
     avail = _gauge(table.column("mem_available"))
+    if np.isnan(avail).all():   # kernels before 3.14 (and sources) without MemAvailable
+        avail = _gauge(table.column("mem_free")) + _gauge(table.column("mem_cached")) + np.nan_to_num(
+            _gauge(table.column("mem_buffers")))
     swap_total = _gauge(table.column("swap_total"))
     swap_used = _gauge(table.column("swap_used"))
     with np.errstate(invalid="ignore", divide="ignore"):
