@@ -83,8 +83,8 @@ def fsync_dir(path: Path) -> None:
 
 
 def safe_host(host: str) -> str:
-    """A host name usable in a file name."""
-    return re.sub(r"[^A-Za-z0-9._-]", "_", host) or "unknown"
+    """A host name usable in a file name, never a hidden one (readers skip those)."""
+    return re.sub(r"[^A-Za-z0-9._-]", "_", host).lstrip(".") or "unknown"    # ".x" would be hidden
 
 
 def segment_path(output: Path, host: str, ts_us: int) -> Path:
@@ -195,7 +195,7 @@ class SegmentWriter:
         make_dirs(path.parent)
         # The schema goes in under a temporary name first, so a .part never exists without it.
         tmp = self.part.with_name(self.part.name + ".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND | os.O_CLOEXEC, FILE_MODE)
+        fd = create_new(tmp, os.O_APPEND)
         try:
             os.fchmod(fd, FILE_MODE)
             _write_all(fd, self._encoder.header)
@@ -269,13 +269,13 @@ def finalise(part: Path, path: Path | None = None, compression: str = "zstd",
     """
     if path is None:
         path = part.with_name(part.name[:-len(".part")])
-    with open(part, "rb") as fh:
+    with open(os.open(part, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC), "rb") as fh:
         buf = pa.py_buffer(fh.read())
     scan = StreamScan(buf)
     tmp = path.with_name(path.name + ".tmp")
     wrote = 0
     try:
-        with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, FILE_MODE), "wb") as fh:
+        with open(create_new(tmp), "wb") as fh:
             os.fchmod(fh.fileno(), FILE_MODE)
             with pa.ipc.new_file(fh, scan.schema, options=write_options(compression, final=True)) as out:
                 for batch in _rebatch(scan, batch_rows):
@@ -310,6 +310,18 @@ def _rebatch(batches, rows: int):
         yield pa.concat_batches(group)
 
 
+def create_new(path: Path, flags: int = 0) -> int:
+    """A new file at ``path`` (mode 0640), for writing; whatever was there is unlinked first.
+
+    Never through a symlink: ``O_EXCL`` refuses one planted at ``path`` after the
+    unlink, so a user who can write in the output directory cannot make the
+    recorder truncate, chmod or fill a file of theirs choosing.
+    """
+    _unlink(path)
+    return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC | flags,
+                   FILE_MODE)
+
+
 def _unlink(path: Path) -> None:
     try:
         os.unlink(path)
@@ -321,10 +333,11 @@ def lock_output(output: Path, host: str) -> int:
     """Hold ``<output>/.paratune-record-<host>.lock`` so one recorder per host writes there.
 
     Returns the descriptor (the lock lasts until it is closed or the process exits).
+    A symlink in place of the lock file is refused (ELOOP), never followed.
     Raises ``BlockingIOError`` when another recorder holds it.
     """
     lock = output / f".paratune-record-{safe_host(host)}.lock"
-    fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, FILE_MODE)
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, FILE_MODE)
     try:
         os.fchmod(fd, FILE_MODE)
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
