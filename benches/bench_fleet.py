@@ -1,0 +1,78 @@
+"""Throughput of `paratune analyze DIR` over a fleet of node-days.
+
+    .venv/bin/python -m pytest benches/bench_fleet.py --benchmark-enable --benchmark-only -q
+
+N node-days (PARATUNE_BENCH_NODE_DAYS, default 8) in the recorder's layout
+(24 finished hourly files per host, built from the real recordings in
+sample_traces/ by long_trace.py), analysed by the whole command -- new
+interpreter, planning, every unit, the fleet summary as JSON -- with 1 and 2
+local workers and on a Dask LocalCluster of 2 worker processes, side by side.
+Each result carries node-days per second, the projected time for 1000
+node-days at that rate, and the peak RSS of the largest process of the run
+(``wait4``; the Dask workers are not children of the command, so not there).
+Memory is independent of N if that peak does not grow with
+PARATUNE_BENCH_NODE_DAYS (run with 4 and 16 to see).
+"""
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from long_trace import _day, build_node_day  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+NODE_DAYS = int(os.environ.get("PARATUNE_BENCH_NODE_DAYS", "8"))
+pytestmark = pytest.mark.skipif(not list((ROOT / "sample_traces").glob("*.arrow")),
+                                reason="needs the recordings in sample_traces/")
+
+
+@pytest.fixture(scope="module")
+def fleet(tmp_path_factory):
+    root = tmp_path_factory.mktemp("fleet")
+    day = _day(86_400)
+    for k in range(NODE_DAYS):
+        build_node_day(root, host=f"node{k:04d}", day=day)
+    return root
+
+
+def _analyze(root: Path, *args: str) -> int:
+    """Run the command; return the peak RSS (KiB) of its largest process."""
+    p = subprocess.Popen([sys.executable, "-m", "paratune.cli", "analyze", str(root), "--json", *args],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=ROOT)
+    _, status, usage = os.wait4(p.pid, 0)
+    p.returncode = os.waitstatus_to_exitcode(status)
+    err = p.stderr.read().decode()
+    p.stderr.close()
+    assert p.returncode == 0, err
+    return usage.ru_maxrss
+
+
+def _record(benchmark, peaks):
+    median = benchmark.stats.stats.median
+    benchmark.extra_info.update(node_days=NODE_DAYS, node_days_per_s=round(NODE_DAYS / median, 3),
+                                projected_1000_node_days_s=round(1000 * median / NODE_DAYS, 1),
+                                peak_rss_mb=round(max(peaks) / 1024, 1) if peaks else None)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_fleet_local_workers(benchmark, fleet, workers):
+    _analyze(fleet, "--workers", str(workers))          # numba cache warm
+    peaks = []
+    benchmark.pedantic(lambda: peaks.append(_analyze(fleet, "--workers", str(workers))),
+                       rounds=3, warmup_rounds=0)
+    _record(benchmark, peaks)
+
+
+def test_fleet_dask_local_cluster(benchmark, fleet):
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster:
+        address = cluster.scheduler_address
+        _analyze(fleet, "--scheduler", address)       # workers import and load the numba cache
+        time.sleep(1)
+        benchmark.pedantic(lambda: _analyze(fleet, "--scheduler", address), rounds=3, warmup_rounds=0)
+    _record(benchmark, [])
