@@ -192,9 +192,11 @@ def run_signals(procs: pl.DataFrame, n: int, run: Run) -> tuple[dict, dict]:
 
 def leak_signals(procs: pl.DataFrame, t: np.ndarray, n: int) -> tuple[np.ndarray, list, list]:
     """Largest RSS trend (bytes/s) among processes above LEAK_MIN_RSS, per sample."""
-    p = procs.select("i", "pid", "starttime", "comm", "rss").sort("pid", "starttime", "i")
+    p = procs.select("i", "pid", "starttime", "comm", "rss")
     if p.height == 0:
         return np.full(n, np.nan), [None] * n, [None] * n
+    # numpy's lexsort: a third of polars' multi-key sort here, far less under load
+    p = p[np.lexsort((p["i"].to_numpy(), p["starttime"].to_numpy(), p["pid"].to_numpy()))]
     pid = p["pid"].to_numpy()
     start = p["starttime"].to_numpy()
     new_key = np.ones(p.height, dtype=bool)
