@@ -148,6 +148,10 @@ SIMILARITY_FEATURES = 200
 once the database holds at least two labels, all usable ones before."""
 SIMILARITY_SAMPLE = 100_000
 """Robust centre/scale are estimated on at most this many stored runs."""
+SIMILARITY_SHORTLIST = 8192
+"""Stored runs with the smallest distance bounds measured exactly first; the
+shortlist grows 8x until no run outside it can change the answer
+(analyzer/nearest.py).  Large enough to hold five labels of ~1,000 runs each."""
 
 # ---------------------------------------------------------------- whole jobs (several nodes)
 NODE_SPREAD_PCT = 40.0

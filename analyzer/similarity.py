@@ -19,7 +19,7 @@ import numpy as np
 import polars as pl
 
 from analyzer import config
-from analyzer.kernels._nearest import _rms_distances
+from analyzer.nearest import encode, nearest_labels, quantize
 
 
 def usable(names) -> np.ndarray:
@@ -82,15 +82,34 @@ def fisher_select(z: np.ndarray, labels: list, k: int) -> np.ndarray:
     return np.sort(np.argsort(-ratio, kind="stable")[:k])
 
 
+INDEX_FORMAT = 2
+"""Bumped when the cached files change; a cache of another format is rebuilt."""
+
+
 @dataclass
 class Index:
-    """What a query is compared against: scaled, selected features of every labelled run."""
+    """What a query is compared against: scaled, selected features of every labelled run,
+    their int8 codes for the distance bounds, and label/command codes."""
     scaler: Scaler
     columns: np.ndarray                 # selected columns of the usable features
     matrix: np.ndarray                  # (N, K) float32
     ids: np.ndarray                     # (N,) str
-    labels: np.ndarray                  # (N,) str
-    commands: np.ndarray | None = None  # (N,) str: each run's main command
+    label_codes: np.ndarray             # (N,) int32 into label_names
+    label_names: list[str]
+    codes: np.ndarray                   # (N, K) int8, analyzer.nearest.quantize
+    errors: np.ndarray                  # (N,) float64 rounding-error norm of each row
+    command_codes: np.ndarray | None = None   # (N,) int32 into command_names: each run's main command
+    command_names: list[str] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, scaler: Scaler, columns, matrix, ids, labels, commands=None) -> "Index":
+        """An index of already scaled and selected rows (codes and bounds derived here)."""
+        matrix = np.ascontiguousarray(matrix, dtype=np.float32)
+        label_codes, label_names = encode(labels)
+        command_codes, command_names = encode(commands) if commands is not None else (None, [])
+        codes, errors = quantize(matrix)
+        return cls(scaler, np.asarray(columns, dtype=np.int64), matrix, np.asarray(ids, dtype=str),
+                   label_codes, label_names, codes, errors, command_codes, command_names)
 
     @classmethod
     def build(cls, meta: pl.DataFrame, matrix: np.ndarray, names: list[str]) -> "Index":
@@ -101,43 +120,41 @@ class Index:
         labels = meta.filter(pl.Series(labelled))["label"].to_list()
         cols = fisher_select(z, labels, config.SIMILARITY_FEATURES)
         kept = meta.filter(pl.Series(labelled))
-        commands = (np.array(kept["command"].fill_null("").to_list(), dtype=str)
-                    if "command" in kept.columns else None)
-        return cls(scaler, cols, np.ascontiguousarray(z[:, cols]),
-                   np.array(kept["id"].to_list(), dtype=str), np.array(labels, dtype=str), commands)
+        commands = kept["command"].fill_null("").to_list() if "command" in kept.columns else None
+        return cls.of(scaler, cols, z[:, cols], kept["id"].to_list(), labels, commands)
 
-    def query(self, vector: np.ndarray, names: list[str]) -> np.ndarray:
-        """RMS robust distance from a full feature vector to every indexed run."""
+    def scaled(self, vector: np.ndarray, names: list[str]) -> np.ndarray:
+        """A full feature vector as the index stores rows: scaled, clipped, selected (float32)."""
         pos = {n: i for i, n in enumerate(names)}
         v = np.array([vector[pos[n]] for n in self.scaler.names])
-        q = self.scaler.transform(v[None, :])[0][self.columns]
-        return _rms_distances(self.matrix, np.ascontiguousarray(q))
+        return np.ascontiguousarray(self.scaler.transform(v[None, :])[0][self.columns])
 
-    # ---- cache on disk, so a query against a million runs only maps the matrix
+    # ---- cache on disk, so a query against a million runs only maps the arrays
+    _ARRAYS = ("matrix", "codes", "errors", "ids", "label_codes", "command_codes")
+
     def save(self, d: Path, key: str) -> None:
         d.mkdir(parents=True, exist_ok=True, mode=0o750)
-        np.save(d / f"{key}.npy", self.matrix)
-        np.save(d / f"{key}.ids.npy", np.asarray(self.ids, dtype=str))
-        np.save(d / f"{key}.labels.npy", np.asarray(self.labels, dtype=str))
-        if self.commands is not None:
-            np.save(d / f"{key}.commands.npy", np.asarray(self.commands, dtype=str))
+        for a in self._ARRAYS:
+            if getattr(self, a) is not None:
+                np.save(d / f"{key}.{a}.npy", getattr(self, a))
         (d / f"{key}.json").write_text(json.dumps({
-            "names": self.scaler.names, "center": self.scaler.center.tolist(),
-            "scale": self.scaler.scale.tolist(), "columns": self.columns.tolist()}))
+            "format": INDEX_FORMAT, "names": self.scaler.names, "center": self.scaler.center.tolist(),
+            "scale": self.scaler.scale.tolist(), "columns": self.columns.tolist(),
+            "label_names": self.label_names, "command_names": self.command_names}))
 
     @classmethod
     def load(cls, d: Path, key: str) -> "Index | None":
         try:
             meta = json.loads((d / f"{key}.json").read_text())
-            matrix = np.load(d / f"{key}.npy", mmap_mode="r")
-            ids = np.load(d / f"{key}.ids.npy", mmap_mode="r")
-            labels = np.load(d / f"{key}.labels.npy", mmap_mode="r")
-            cmd_file = d / f"{key}.commands.npy"
-            commands = np.load(cmd_file, mmap_mode="r") if cmd_file.exists() else None
+            if meta.get("format") != INDEX_FORMAT:
+                return None
+            arrays = {a: np.load(d / f"{key}.{a}.npy", mmap_mode="r") for a in cls._ARRAYS
+                      if a != "command_codes" or (d / f"{key}.{a}.npy").exists()}
         except (OSError, ValueError, KeyError):
             return None
         return cls(Scaler(meta["names"], np.array(meta["center"]), np.array(meta["scale"])),
-                   np.array(meta["columns"], dtype=np.int64), matrix, ids, labels, commands)
+                   np.array(meta["columns"], dtype=np.int64), label_names=meta["label_names"],
+                   command_names=meta["command_names"], **arrays)
 
 
 @dataclass
@@ -163,25 +180,14 @@ def classify(index: Index, vector: np.ndarray, names: list[str], top: int = 5,
     threshold = config.UNKNOWN_DISTANCE if threshold is None else threshold
     if len(index.ids) == 0:
         return Classification("unknown", 0.0, float("inf"), [])
-    dist = index.query(vector, names)
-    if command is not None and index.commands is not None:
-        dist = dist + config.COMMAND_PENALTY * (np.asarray(index.commands) != command)
-    best: dict[str, tuple[float, str]] = {}
-    k = min(len(dist), 1024)
-    while True:   # the nearest k runs usually hold the `top` nearest labels; widen if not
-        near = np.argpartition(dist, k - 1)[:k] if k < len(dist) else np.arange(len(dist))
-        for i in near[np.argsort(dist[near], kind="stable")]:
-            lab = str(index.labels[i])
-            if lab not in best:
-                best[lab] = (float(dist[i]), str(index.ids[i]))
-                if len(best) >= top:
-                    break
-        if len(best) >= top or k >= len(dist):
-            break
-        best.clear()
-        k = min(len(dist), k * 8)
-    cands = [{"label": lab, "score": round(score_of(d), 4), "distance": round(d, 4), "id": rid}
-             for lab, (d, rid) in sorted(best.items(), key=lambda kv: kv[1][0])]
+    cmd = -1
+    if command is not None and index.command_codes is not None and command in index.command_names:
+        cmd = index.command_names.index(command)
+    near = nearest_labels(index.matrix, index.codes, index.errors, index.scaled(vector, names),
+                          index.label_codes, len(index.label_names), top, index.command_codes, cmd,
+                          config.COMMAND_PENALTY if command is not None else 0.0)
+    cands = [{"label": index.label_names[lab], "score": round(score_of(d), 4), "distance": round(d, 4),
+              "id": str(index.ids[row])} for lab, d, row in near]
     d0 = cands[0]["distance"]
     label = cands[0]["label"] if d0 <= threshold else "unknown"
     return Classification(label, score_of(d0), d0, cands)

@@ -1,20 +1,169 @@
+import json
+from pathlib import Path
+
 import numpy as np
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from analyzer import config
-from analyzer.kernels._nearest import _rms_distances
-from analyzer.similarity import Index, Scaler, classify, fisher_select, floors, usable
-from tests.naive.similarity import rms_distances
+from analyzer.kernels._nearest import _lower_bounds, _quantize, _rms_distances
+from analyzer.nearest import STEP, nearest_labels
+from analyzer.similarity import INDEX_FORMAT, Index, Scaler, classify, fisher_select, floors, usable
+from tests.naive import similarity as naive
+
+TRACES = Path(__file__).resolve().parents[2] / "sample_traces"
+NO_CMD = np.zeros(0, dtype=np.int32)
 
 
-@pytest.mark.parametrize("n, f", [(0, 5), (1, 1), (7, 3), (200, 48), (5, 0)])
+def _rows(n, f, seed, nan=False):
+    rng = np.random.default_rng(seed)
+    m = rng.normal(0, 3, size=(n, f)).astype(np.float32)
+    if nan and m.size:
+        m[0, 0] = np.nan
+        m[-1, -1] = 50.0                      # beyond the code range: clamped, larger error
+    return m
+
+
+SHAPES = [(0, 5), (1, 1), (7, 3), (200, 48), (5, 0)]
+
+
+@pytest.mark.parametrize("n, f", SHAPES)
 def test_rms_distances_match_reference(n, f):
-    rng = np.random.default_rng(n + f)
-    m = rng.normal(size=(n, f)).astype(np.float32)
-    q = rng.normal(size=f).astype(np.float32)
-    np.testing.assert_allclose(_rms_distances(m, q), rms_distances(m, q), rtol=1e-6)
+    m, q = _rows(n, f, n + f, nan=True), _rows(1, f, 99)[0]
+    rows = np.arange(n)[::-1].copy()
+    np.testing.assert_allclose(_rms_distances(m, q, rows), naive.rms_distances(m, q, rows), rtol=1e-6)
 
+
+@pytest.mark.parametrize("n, f", SHAPES)
+def test_quantize_matches_reference(n, f):
+    m = _rows(n, f, n + f, nan=True)
+    codes, err = _quantize(m, STEP)
+    ref_codes, ref_err = naive.quantize(m, STEP)
+    np.testing.assert_array_equal(codes, ref_codes)
+    np.testing.assert_allclose(err, ref_err, rtol=1e-9)
+
+
+@pytest.mark.parametrize("n, f", SHAPES)
+@pytest.mark.parametrize("penalty", [0.0, 1.0])
+def test_lower_bounds_match_reference_and_stay_below_distances(n, f, penalty):
+    m, q = np.clip(_rows(n, f, n + f, nan=True), -6, 6), _rows(1, f, 7)[0]
+    codes, err = _quantize(m, STEP)
+    cmds = (np.arange(n) % 2).astype(np.int32)
+    lb = _lower_bounds(codes, err, STEP, q, cmds, 1, penalty)
+    ref = naive.lower_bounds(codes, err, STEP, q, cmds, 1, penalty)
+    np.testing.assert_allclose(lb, ref, rtol=2e-4, atol=1e-5)
+    exact = naive.rms_distances(m, q) + penalty * (cmds != 1)
+    assert np.all(lb <= np.nan_to_num(exact, nan=np.inf))
+    if n and np.isnan(m[0]).any():
+        assert lb[0] == penalty * (cmds[0] != 1)            # a NaN row bounds nothing
+
+
+def test_lower_bounds_of_a_nan_query_are_zero():
+    m = _rows(4, 3, 1)
+    codes, err = _quantize(m, STEP)
+    q = np.array([np.nan, 0, 0], dtype=np.float32)
+    assert list(_lower_bounds(codes, err, STEP, q, NO_CMD, -1, 0.0)) == [0.0] * 4
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(1, 40), st.integers(0, 2**32 - 1), st.floats(0.001, 8.0))
+def test_bound_never_exceeds_the_exact_distance(f, seed, spread):
+    """Near rows (the bound is loosest relative to the distance) and clipped extremes."""
+    rng = np.random.default_rng(seed)
+    q = np.clip(rng.normal(0, 3, f), -6, 6).astype(np.float32)
+    m = np.clip(q + rng.normal(0, spread, (64, f)), -6, 6).astype(np.float32)
+    codes, err = _quantize(m, STEP)
+    assert np.all(_lower_bounds(codes, err, STEP, q, NO_CMD, -1, 0.0) <= naive.rms_distances(m, q))
+
+
+def _search(m, q, labels, top=5, cmds=None, cmd=-1, penalty=0.0):
+    codes, err = _quantize(m, STEP)
+    return nearest_labels(m, codes, err, q, labels, int(labels.max()) + 1 if len(labels) else 0, top,
+                          cmds, cmd, penalty)
+
+
+def _same(got, ref):
+    assert [(lab, row) for lab, _, row in got] == [(lab, row) for lab, _, row in ref]
+    np.testing.assert_allclose([d for _, d, _ in got], [d for _, d, _ in ref], rtol=1e-12)
+
+
+@pytest.mark.parametrize("shortlist", [4, 1024])
+@pytest.mark.parametrize("kind", ["clusters", "noise", "few-labels", "commands"])
+def test_nearest_labels_equal_the_exact_scan(kind, shortlist, monkeypatch):
+    """Small shortlists force the widening path; noise has no cluster structure to help the bound."""
+    monkeypatch.setattr(config, "SIMILARITY_SHORTLIST", shortlist)
+    rng = np.random.default_rng(len(kind))
+    n, f = 20_000, 48
+    apps = 3 if kind == "few-labels" else 300
+    app = rng.integers(0, apps, n).astype(np.int32)
+    if kind == "noise":
+        m = rng.normal(0, 1, (n, f))
+    else:
+        m = rng.normal(0, 2, (apps, f))[app] + rng.normal(0, 0.3, (n, f))
+    m = np.clip(m, -6, 6).astype(np.float32)
+    cmds = (app % 7).astype(np.int32) if kind == "commands" else None
+    for t in range(5):
+        q = np.clip(m[rng.integers(n)] + rng.normal(0, 0.2, f), -6, 6).astype(np.float32)
+        got = _search(m, q, app, 5, cmds, t, 1.0 if cmds is not None else 0.0)
+        _same(got, naive.nearest_labels(m, q, app, 5, cmds, t, 1.0 if cmds is not None else 0.0))
+
+
+def test_nearest_labels_of_nothing():
+    assert _search(np.zeros((0, 3), np.float32), np.zeros(3, np.float32), np.zeros(0, np.int32)) == []
+
+
+# ---- real fingerprints (sample_traces/)
+
+@pytest.fixture(scope="module")
+def real():
+    if not (TRACES / "manifest.json").exists():
+        pytest.skip("sample traces not recorded (scripts/record_sample_traces.py)")
+    from analyzer.analysis import analyze_trace
+    from analyzer.fingerprint import feature_names
+    from analyzer.load import load
+    names = list(feature_names())
+    rows = []
+    for name, e in sorted(json.loads((TRACES / "manifest.json").read_text()).items()):
+        (tr,) = load([TRACES / e["file"]])
+        a = analyze_trace(tr)
+        rows.append((name, e["workload"], a.run.comm, a.fingerprint.vector(names)))
+    meta = pl.DataFrame({"id": [r[0] for r in rows], "label": [r[1] for r in rows],
+                         "command": [r[2] for r in rows]})
+    return Index.build(meta, np.array([r[3] for r in rows], dtype=np.float32), names), rows, names
+
+
+def test_classify_of_real_runs_equals_the_exact_scan(real):
+    idx, rows, names = real
+    for name, _, comm, vector in rows:
+        c = classify(idx, vector, names, command=comm)
+        q = idx.scaled(vector, names)
+        cmd = idx.command_names.index(comm)
+        ref = naive.nearest_labels(np.asarray(idx.matrix), q, idx.label_codes, 5, idx.command_codes, cmd,
+                                   config.COMMAND_PENALTY)
+        assert [(x["label"], x["id"]) for x in c.candidates] == \
+            [(idx.label_names[lab], idx.ids[row]) for lab, _, row in ref]
+        assert c.candidates[0]["id"] == name                     # a run is its own nearest
+
+
+def test_real_runs_among_many_jittered_copies_equal_the_exact_scan(real, monkeypatch):
+    """50,000 rows around the real fingerprints (their own run-to-run spread is the scale)."""
+    monkeypatch.setattr(config, "SIMILARITY_SHORTLIST", 256)
+    idx, rows, names = real
+    rng = np.random.default_rng(0)
+    src = rng.integers(0, len(idx.ids), 50_000)
+    m = np.clip(np.asarray(idx.matrix)[src] + rng.normal(0, 0.3, (len(src), idx.matrix.shape[1])),
+                -6, 6).astype(np.float32)
+    labels = np.asarray(idx.label_codes)[src] * 100 + rng.integers(0, 100, len(src)).astype(np.int32)
+    cmds = np.asarray(idx.command_codes)[src]
+    for name, _, comm, vector in rows[::3]:
+        q, cmd = idx.scaled(vector, names), idx.command_names.index(comm)
+        _same(_search(m, q, labels, 5, cmds, cmd, config.COMMAND_PENALTY),
+              naive.nearest_labels(m, q, labels, 5, cmds, cmd, config.COMMAND_PENALTY))
+
+
+# ---- scaling, selection, the index on disk
 
 def test_scaler_floors_quiet_features_and_clips():
     names = ["net_rx_Bps.mean", "cpu_busy_pct.skew"]
@@ -42,23 +191,50 @@ def test_fisher_select_prefers_separating_columns():
     assert list(fisher_select(z, ["a"] * 20, 1)) == [0, 1, 2, 3, 4]
 
 
-def _index(rows, labels, names):
-    meta = pl.DataFrame({"id": [f"r{i}" for i in range(len(rows))], "label": labels})
+def _index(rows, labels, names, commands=None):
+    meta = pl.DataFrame({"id": [f"r{i}" for i in range(len(rows))], "label": labels}
+                        | ({"command": commands} if commands else {}))
     return Index.build(meta, np.array(rows, dtype=np.float32), names)
 
 
+NAMES = ["cpu_busy_pct.mean", "disk_write_Bps.mean", "net_rx_Bps.mean"]
+ROWS = [[99, 0, 0], [97, 0, 0], [20, 200e6, 0], [22, 210e6, 0], [10, 0, 900e6], [12, 0, 950e6]]
+
+
 def test_classify_names_the_nearest_application_and_rejects_far_runs():
-    names = ["cpu_busy_pct.mean", "disk_write_Bps.mean", "net_rx_Bps.mean"]
-    rows = [[99, 0, 0], [97, 0, 0], [20, 200e6, 0], [22, 210e6, 0], [10, 0, 900e6], [12, 0, 950e6]]
-    idx = _index(rows, ["cpu", "cpu", "io", "io", "net", "net"], names)
-    c = classify(idx, np.array([98.0, 1e3, 0.0]), names)
+    idx = _index(ROWS, ["cpu", "cpu", "io", "io", "net", "net"], NAMES)
+    c = classify(idx, np.array([98.0, 1e3, 0.0]), NAMES)
     assert c.label == "cpu" and c.candidates[0]["id"] in ("r0", "r1") and 0 < c.score <= 1
     assert [x["label"] for x in c.candidates][0] == "cpu" and len(c.candidates) == 3
-    far = classify(idx, np.array([5.0, 400e6, 2e9]), names)
+    far = classify(idx, np.array([5.0, 400e6, 2e9]), NAMES)
     assert far.label == "unknown" and far.distance > config.UNKNOWN_DISTANCE
 
 
+def test_command_penalty_applies_to_other_commands_only():
+    idx = _index(ROWS, ["cpu", "cpu", "io", "io", "net", "net"], NAMES, ["a", "a", "b", "b", "c", "c"])
+    v = np.array([98.0, 1e3, 0.0])
+    plain, same, new = (classify(idx, v, NAMES, command=c) for c in (None, "a", "zzz"))
+    assert same.distance == pytest.approx(plain.distance)
+    assert new.distance == pytest.approx(plain.distance + config.COMMAND_PENALTY)
+    by_label = {x["label"]: x["distance"] for x in classify(idx, v, NAMES, command="b").candidates}
+    plain_by_label = {x["label"]: x["distance"] for x in plain.candidates}
+    assert by_label["io"] == plain_by_label["io"]
+    assert by_label["cpu"] == pytest.approx(plain_by_label["cpu"] + config.COMMAND_PENALTY)
+
+
+def test_index_survives_the_disk_and_rejects_another_format(tmp_path):
+    idx = _index(ROWS, ["cpu", "cpu", "io", "io", "net", None], NAMES, ["a"] * 6)
+    idx.save(tmp_path, "k")
+    back = Index.load(tmp_path, "k")
+    v = np.array([21.0, 205e6, 0.0])
+    assert classify(back, v, NAMES, command="a") == classify(idx, v, NAMES, command="a")
+    assert back.label_names == ["cpu", "io", "net"] and len(back.ids) == 5
+    meta = json.loads((tmp_path / "k.json").read_text())
+    (tmp_path / "k.json").write_text(json.dumps(meta | {"format": INDEX_FORMAT - 1}))
+    assert Index.load(tmp_path, "k") is None
+    assert Index.load(tmp_path, "missing") is None
+
+
 def test_empty_index_is_unknown():
-    names = ["cpu_busy_pct.mean"]
-    idx = _index([[1.0]], [None], names)
-    assert classify(idx, np.array([1.0]), names).label == "unknown"
+    idx = _index([[1.0]], [None], ["cpu_busy_pct.mean"])
+    assert classify(idx, np.array([1.0]), ["cpu_busy_pct.mean"]).label == "unknown"
