@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from collector.schema import FIELDS, arrow_schema
+from collector.schema import arrow_schema
 from collector.writer import (FILE_MODE, FINAL_BATCH_ROWS, fsync_dir, make_dirs, segment_path,
                               write_options)
 from paratune import __version__
@@ -123,6 +123,3 @@ def write_trace(table: pa.Table, out: Path) -> Path:
     return path
 
 
-def known(name: str) -> bool:
-    """True for a column of paratune's own schema."""
-    return name in FIELDS
