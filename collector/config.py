@@ -7,6 +7,7 @@ instead of running all night with a setting nobody asked for.
 """
 from __future__ import annotations
 
+import ipaddress
 import math
 import tomllib
 from dataclasses import dataclass, fields, replace
@@ -34,11 +35,12 @@ class Config:
     proc_root: Path = Path("/proc")
     sys_root: Path = Path("/sys")
     buffer_limit: int = 3600            # samples kept in memory while the disk is full
+    prometheus: str | None = None       # [HOST:]PORT of the metrics endpoint; None: no endpoint
 
 
 _KIND = {"output": Path, "proc_root": Path, "sys_root": Path, "interval": float,
          "duration": float, "flush": float, "rotate": float, "top_n": int,
-         "cmdline": bool, "compression": str, "buffer_limit": int}
+         "cmdline": bool, "compression": str, "buffer_limit": int, "prometheus": "address"}
 KEYS = tuple(f.name for f in fields(Config))
 
 
@@ -49,6 +51,12 @@ def _coerce(key: str, value, where: str):
         if not isinstance(value, (str, Path)) or not str(value):
             raise ParatuneError(f"{where}: {key} must be a path (a non-empty string)")
         return Path(value)
+    if kind == "address":             # "HOST:PORT", or a bare port number
+        if isinstance(value, int) and not isinstance(value, bool):
+            return str(value)
+        if not isinstance(value, str):
+            raise ParatuneError(f"{where}: {key} must be \"HOST:PORT\" or a port number, not {value!r}")
+        return value
     if kind is bool:
         if not isinstance(value, bool):
             raise ParatuneError(f"{where}: {key} must be true or false, not {value!r}")
@@ -86,7 +94,43 @@ def validate(cfg: Config, source: dict[str, str] | None = None) -> Config:
         bad("buffer_limit", f"must be at least 1, not {cfg.buffer_limit}")
     if cfg.compression not in COMPRESSIONS:
         bad("compression", f"must be one of {', '.join(COMPRESSIONS)}, not {cfg.compression!r}")
+    if cfg.prometheus is not None:
+        try:
+            parse_address(cfg.prometheus)
+        except ValueError as exc:
+            bad("prometheus", str(exc))
     return cfg
+
+
+DEFAULT_HOST = "127.0.0.1"
+"""Where the metrics endpoint listens unless told otherwise: this node only."""
+
+
+def parse_address(text: str) -> tuple[str, int]:
+    """``PORT``, ``HOST:PORT`` or ``[IPv6]:PORT`` -> (host, port); a bare port means loopback.
+
+    Port 0 asks the kernel for a free port.  Names (``localhost``) are allowed;
+    whether they resolve is found out when the endpoint binds.
+    """
+    raw = text.strip()
+    if "/" in raw:
+        raise ValueError(f"must be PORT or HOST:PORT, without a scheme or path, not {text!r}")
+    host, sep, port = raw.rpartition(":")
+    if not sep:
+        host, port = DEFAULT_HOST, raw
+    elif host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            raise ValueError(f"must have an IPv6 address inside [...], not {text!r}") from None
+    elif ":" in host:
+        raise ValueError(f"must be [ADDRESS]:PORT for an IPv6 address, not {text!r}")
+    if not host or any(c.isspace() for c in host):
+        raise ValueError(f"must have a host before the ':' (or be a bare PORT), not {text!r}")
+    if not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"must be PORT or HOST:PORT with a port from 0 to 65535, not {text!r}")
+    return host, int(port)
 
 
 def read_file(path: Path) -> dict:

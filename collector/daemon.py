@@ -120,7 +120,9 @@ class Recorder:
         self.writer: writer.TraceWriter | None = None
         self._said_dropping = -1             # the writer's disk-problem episode we said it for
         self._sample_errors: set[str] = set()
+        self.failed = 0
         self._wake_r = self._wake_w = -1
+        self.exporter = None                 # the Prometheus endpoint, when config.prometheus is set
 
     # -- setup ---------------------------------------------------------------
 
@@ -198,8 +200,15 @@ class Recorder:
     def run(self) -> int:
         cfg = self.cfg
         writer.skip_pandas()
-        host = self.sampler.metadata(cfg.interval).get("host") or os.uname().nodename
-        lock = self._prepare_output(host)
+        meta = self.sampler.metadata(cfg.interval)
+        host = meta.get("host") or os.uname().nodename
+        self._start_exporter({**meta, "host": host})
+        try:
+            lock = self._prepare_output(host)
+        except BaseException:
+            if self.exporter is not None:
+                self.exporter.close()
+            raise
         self.writer = writer.TraceWriter(cfg.output, host, lambda: self.sampler.metadata(cfg.interval),
                                          cfg.compression, self.buffer).start()
         old = self._install_signals()
@@ -210,6 +219,8 @@ class Recorder:
             status = self._loop()
         finally:
             self.writer.close()
+            if self.exporter is not None:
+                self.exporter.close()
             self._restore_signals(old)
             if lock is not None:
                 os.close(lock)
@@ -245,6 +256,8 @@ class Recorder:
             if step:
                 log.warning("wall clock stepped by %+.3fs; samples realigned to it", step)
             row = self._sample()
+            if self.exporter is not None:
+                self._publish(row, now - deadline, time.monotonic() - now)
             if row is None:
                 continue
             key = segment_key(writer.ts_us(row), cfg.rotate, self.generation)
@@ -261,10 +274,32 @@ class Recorder:
             last_key = key
         return 0
 
+    def _start_exporter(self, metadata: dict) -> None:
+        """Open the Prometheus endpoint before the first sample, so a bad address stops us at once."""
+        if self.cfg.prometheus is None:
+            return
+        from collector.config import parse_address
+        from collector.prometheus import Exporter
+        self.exporter = Exporter(*parse_address(self.cfg.prometheus), metadata=metadata).start()
+
+    def _publish(self, row: dict | None, lateness: float, duration: float) -> None:
+        from collector.prometheus import Health
+        w = self.writer
+        try:
+            self.exporter.publish(row, Health(samples=self.samples, failed=self.failed, missed=self.skipped,
+                                              dropped=self.buffer.dropped, written=w.written if w else 0,
+                                              duration=duration, lateness=max(lateness, 0.0)))
+        except Exception as exc:  # the endpoint is a view: it must never cost the trace a sample
+            msg = f"Prometheus endpoint: {type(exc).__name__}: {exc}".splitlines()[0]
+            if msg not in self._sample_errors:
+                self._sample_errors.add(msg)
+                log.error("%s; the trace goes on", msg)
+
     def _sample(self) -> dict | None:
         try:
             row = self.sampler.sample()
         except Exception as exc:  # a sampler bug must cost one sample, not the recording
+            self.failed += 1
             msg = f"{type(exc).__name__}: {exc}".splitlines()[0]
             if msg not in self._sample_errors:
                 self._sample_errors.add(msg)

@@ -6,6 +6,10 @@ seconds.  The file being written is <name>.arrow.part, an Arrow IPC stream
 that stays readable if the recorder is killed; it becomes <name>.arrow when
 the segment ends.  SIGTERM/SIGINT stop cleanly, SIGHUP starts a new file.
 
+--prometheus [HOST:]PORT also serves the latest sample to Prometheus
+(node_exporter's metric names where they overlap; docs/prometheus.md).  A bare
+port listens on 127.0.0.1 only; give 0.0.0.0:PORT to open it to the network.
+
 Settings come from the [record] table of --config, then from the options.
 """
 from __future__ import annotations
@@ -36,6 +40,9 @@ def add_arguments(parser) -> None:
                         help="record command lines (secrets redacted); off by default")
     parser.add_argument("--compression", choices=COMPRESSIONS,
                         help=f"compression of the record batches (default: {d.compression})")
+    parser.add_argument("--prometheus", metavar="[HOST:]PORT",
+                        help="serve the latest sample as Prometheus metrics at http://HOST:PORT/metrics "
+                             "(HOST defaults to 127.0.0.1: this node only)")
     parser.add_argument("--config", metavar="FILE.toml", help="read settings from this TOML file")
     parser.add_argument("--proc-root", metavar="DIR", help="read /proc from here (default: /proc)")
     parser.add_argument("--sys-root", metavar="DIR", help="read /sys from here (default: /sys)")
@@ -59,6 +66,6 @@ def run(args) -> int:
     config = load_config(args.config, output=args.output, interval=args.interval,
                          duration=args.duration, flush=args.flush, rotate=args.rotate,
                          top_n=args.top_n, cmdline=args.cmdline, compression=args.compression,
-                         proc_root=args.proc_root, sys_root=args.sys_root)
+                         proc_root=args.proc_root, sys_root=args.sys_root, prometheus=args.prometheus)
     _setup_logging()
     return Recorder(config).run()
