@@ -1,8 +1,9 @@
 """The nearest stored run of each of the closest labels, exactly, without reading every row.
 
 Scanning a million float32 rows of 200 features reads 800 MB per query.
-Instead one pass over int8 codes of the same rows (a quarter of the bytes)
-bounds every row's distance from below (kernels/_nearest._lower_bounds).
+Instead one integer pass over int8 codes of the same rows and of the query
+(a quarter of the bytes) bounds every row's distance from below
+(kernels/_nearest._lower_bounds).
 The rows with the smallest bounds are measured exactly, and the shortlist
 grows until no row left out could change the answer: the farthest label kept
 is nearer than the smallest bound left out.  The result is the exact scan's,
@@ -13,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from analyzer import config
-from analyzer.kernels._nearest import CODE_MAX, _lower_bounds, _quantize, _rms_distances
+from analyzer.kernels._nearest import CODE_MAX, MAX_FEATURES, _lower_bounds, _quantize, _rms_distances
 
 STEP = config.SIMILARITY_CLIP / CODE_MAX
 """Width of one int8 code in z units: clipped scores span the whole code range."""
@@ -52,10 +53,13 @@ def nearest_labels(matrix, codes, errors, query: np.ndarray, label_codes, n_labe
     want = min(top, n_labels)
     if n == 0 or want <= 0:
         return []
+    if codes.shape[1] > MAX_FEATURES:
+        raise ValueError(f"{codes.shape[1]} features: the distance bounds hold at most {MAX_FEATURES}")
     if command_codes is None or not penalty:
         command_codes, penalty = _NO_COMMANDS, 0.0
     query = np.ascontiguousarray(query, dtype=np.float32)
-    bounds = _lower_bounds(codes, errors, STEP, query, command_codes, command, penalty)
+    query_codes, query_error = quantize(query[None, :])
+    bounds = _lower_bounds(codes, errors, query_codes[0], query_error[0], STEP, command_codes, command, penalty)
     k = min(n, config.SIMILARITY_SHORTLIST)
     while True:
         if k < n:

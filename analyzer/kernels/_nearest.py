@@ -2,7 +2,7 @@
 
 Stored rows are robustly scaled, clipped float32.  Each row also has int8
 codes (a quarter of the bytes) and the Euclidean norm of its rounding error,
-so one cheap pass bounds every distance from below; only the few rows whose
+so one cheap integer pass bounds every distance from below; only the few rows whose
 bound could still matter are read in float32 (analyzer/nearest.py).
 """
 from __future__ import annotations
@@ -12,10 +12,11 @@ from numba import njit
 
 CODE_MAX = 127
 """int8 codes span -127..127 (symmetric, so 0 is exactly representable)."""
-BOUND_RELATIVE_SLACK = 1e-4
-BOUND_ABSOLUTE_SLACK = 1e-5
-"""The bound is lowered by these margins (relative, and in Euclidean z units)
-to cover float32 rounding in its own sums, far below any gap that matters."""
+MAX_FEATURES = (2**31 - 1) // (2 * CODE_MAX) ** 2
+"""Widest rows whose squared code distance fits the int32 sum of _lower_bounds (33,288)."""
+BOUND_RELATIVE_SLACK = 1e-9
+"""The bound is lowered by this share, covering float64 rounding in it and in
+the rounding-error norms (about 1e-15 each)."""
 
 
 @njit(cache=True)
@@ -58,26 +59,23 @@ def _quantize(matrix, step):
 
 
 @njit(cache=True, fastmath={"reassoc", "contract"})
-def _lower_bounds(codes, errors, step, query, command_codes, command, penalty):
-    """For every row, a value never above its RMS distance to ``query`` (plus
+def _lower_bounds(codes, errors, query_codes, query_error, step, command_codes, command, penalty):
+    """For every row, a value never above its RMS distance to the query (plus
     ``penalty`` when its command code differs from ``command``).
 
-    ||x - q|| >= ||c*step - q|| - ||x - c*step||: the distance to the decoded
-    row minus the row's rounding error (the triangle inequality).  The inner
-    sum is float32 so it vectorises; the slack covers its rounding."""
+    With x = c*step + ex and q = cq*step + eq (codes and rounding errors),
+    ||x - q|| >= step*||c - cq|| - ||ex|| - ||eq|| (the triangle inequality).
+    ||c - cq||^2 is an exact integer sum (at most 254^2 per feature: int32
+    holds MAX_FEATURES), so only float64 rounding needs the slack."""
     n, f = codes.shape
-    qs = np.empty(f, dtype=np.float32)
-    for j in range(f):
-        qs[j] = np.float32(np.float64(query[j]) / step)
     out = np.empty(n, dtype=np.float64)
     for i in range(n):
-        s = np.float32(0.0)
-        for j in range(f):
-            d = np.float32(codes[i, j]) - qs[j]
-            s += d * d
-        euclid = step * np.sqrt(np.float64(s)) * (1.0 - BOUND_RELATIVE_SLACK)
-        lb = euclid - errors[i] - BOUND_ABSOLUTE_SLACK
-        if not lb > 0.0:          # also NaN (a NaN query): no information, the row is checked
+        s = np.int32(0)
+        for j in range(f):       # int32 kept explicitly, so the sum vectorises (pmaddwd)
+            d = np.int32(codes[i, j]) - np.int32(query_codes[j])
+            s = np.int32(s + d * d)
+        lb = step * np.sqrt(np.float64(s)) * (1.0 - BOUND_RELATIVE_SLACK) - errors[i] - query_error
+        if not lb > 0.0:          # also an infinite error (a NaN row or query): the row is checked
             lb = 0.0
         out[i] = lb / np.sqrt(f) if f else 0.0
         if penalty != 0.0 and command_codes[i] != command:

@@ -29,6 +29,11 @@ def _rows(n, f, seed, nan=False):
 SHAPES = [(0, 5), (1, 1), (7, 3), (200, 48), (5, 0)]
 
 
+def _bounds(codes, err, q, cmds=NO_CMD, cmd=-1, penalty=0.0, kernel=_lower_bounds):
+    qc, qe = _quantize(q[None, :], STEP)
+    return kernel(codes, err, qc[0], qe[0], STEP, cmds, cmd, penalty)
+
+
 @pytest.mark.parametrize("n, f", SHAPES)
 def test_rms_distances_match_reference(n, f):
     m, q = _rows(n, f, n + f, nan=True), _rows(1, f, 99)[0]
@@ -51,9 +56,8 @@ def test_lower_bounds_match_reference_and_stay_below_distances(n, f, penalty):
     m, q = np.clip(_rows(n, f, n + f, nan=True), -6, 6), _rows(1, f, 7)[0]
     codes, err = _quantize(m, STEP)
     cmds = (np.arange(n) % 2).astype(np.int32)
-    lb = _lower_bounds(codes, err, STEP, q, cmds, 1, penalty)
-    ref = naive.lower_bounds(codes, err, STEP, q, cmds, 1, penalty)
-    np.testing.assert_allclose(lb, ref, rtol=2e-4, atol=1e-5)
+    lb = _bounds(codes, err, q, cmds, 1, penalty)
+    np.testing.assert_allclose(lb, _bounds(codes, err, q, cmds, 1, penalty, naive.lower_bounds), rtol=1e-8)
     exact = naive.rms_distances(m, q) + penalty * (cmds != 1)
     assert np.all(lb <= np.nan_to_num(exact, nan=np.inf))
     if n and np.isnan(m[0]).any():
@@ -64,7 +68,7 @@ def test_lower_bounds_of_a_nan_query_are_zero():
     m = _rows(4, 3, 1)
     codes, err = _quantize(m, STEP)
     q = np.array([np.nan, 0, 0], dtype=np.float32)
-    assert list(_lower_bounds(codes, err, STEP, q, NO_CMD, -1, 0.0)) == [0.0] * 4
+    assert list(_bounds(codes, err, q)) == [0.0] * 4
 
 
 @settings(max_examples=200, deadline=None)
@@ -75,7 +79,7 @@ def test_bound_never_exceeds_the_exact_distance(f, seed, spread):
     q = np.clip(rng.normal(0, 3, f), -6, 6).astype(np.float32)
     m = np.clip(q + rng.normal(0, spread, (64, f)), -6, 6).astype(np.float32)
     codes, err = _quantize(m, STEP)
-    assert np.all(_lower_bounds(codes, err, STEP, q, NO_CMD, -1, 0.0) <= naive.rms_distances(m, q))
+    assert np.all(_bounds(codes, err, q) <= naive.rms_distances(m, q))
 
 
 def _search(m, q, labels, top=5, cmds=None, cmd=-1, penalty=0.0):

@@ -21,14 +21,14 @@ def quantize(matrix, step):
     return c.astype(np.int8), np.where(np.isnan(x).any(axis=1), np.inf, err)
 
 
-def lower_bounds(codes, errors, step, query, command_codes, command, penalty):
-    """The triangle inequality without any rounding slack (so a little above the kernel's)."""
+def lower_bounds(codes, errors, query_codes, query_error, step, command_codes, command, penalty):
+    """The triangle inequality without any rounding slack (so a hair above the kernel's)."""
     f = codes.shape[1]
     if f == 0:
         lb = np.zeros(codes.shape[0])
     else:
-        euclid = np.sqrt(((codes.astype(np.float64) * step - query.astype(np.float64)) ** 2).sum(axis=1))
-        lb = np.nan_to_num(np.maximum(euclid - errors, 0.0)) / np.sqrt(f)
+        euclid = step * np.sqrt(((codes.astype(np.int64) - query_codes.astype(np.int64)) ** 2).sum(axis=1))
+        lb = np.nan_to_num(np.maximum(euclid - errors - query_error, 0.0)) / np.sqrt(f)
     if penalty:
         lb = lb + penalty * (command_codes != command)
     return lb
