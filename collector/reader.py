@@ -143,6 +143,22 @@ def check_schema(schema: pa.Schema, path: Path) -> dict[str, str]:
     return meta
 
 
+TS_RANGE_US = (-62_135_596_800_000_000, 253_402_300_799_999_999)
+"""Years 1 to 9999: the times Python's datetime (and every report) can show."""
+
+
+def check_times(table: pa.Table, path: Path) -> None:
+    """Refuse samples without a time or with one no clock could have given (a damaged file)."""
+    ts = table.column("ts")
+    if ts.null_count:
+        raise ParatuneError(f"{path}: damaged trace file ({ts.null_count} samples without a time)")
+    if len(ts):
+        values = ts.combine_chunks().cast(pa.int64()).to_numpy()
+        lo, hi = int(values.min()), int(values.max())
+        if lo < TS_RANGE_US[0] or hi > TS_RANGE_US[1]:
+            raise ParatuneError(f"{path}: damaged trace file (sample times outside years 1-9999)")
+
+
 def upgrade(table: pa.Table, metadata: dict[str, str]) -> pa.Table:
     """A table of any readable format version in the current layout.
 
@@ -202,6 +218,7 @@ def read_buffer(buf: pa.Buffer, path: Path) -> TraceFile:
         raise ParatuneError(f"{path}: not a paratune trace: {exc}") from None
     meta = check_schema(scan.schema, path)
     table = pa.Table.from_batches(list(scan), schema=scan.schema)
+    check_times(table, path)
     dropped = buf.size - scan.end
     return TraceFile(path, upgrade(table, meta), meta, not scan.clean or start > 0 or dropped > 0,
                      dropped, scan.batches)
@@ -218,6 +235,7 @@ def _read_ipc_file(buf: pa.Buffer, path: Path) -> TraceFile | None:
         table.validate(full=True)
     except (pa.ArrowException, OSError) as exc:
         raise ParatuneError(f"{path}: damaged trace file ({_short(exc)})") from None
+    check_times(table, path)
     return TraceFile(path, upgrade(table, meta), meta, False, 0, reader.num_record_batches)
 
 

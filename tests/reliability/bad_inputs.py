@@ -132,6 +132,11 @@ def build(folder: Path) -> list[BadInput]:
         BadInput("huge values everywhere", _arrow_file(folder / "huge.arrow",
                  _map_columns(good, _huge)), "read", n),
         BadInput("no rows", _arrow_file(folder / "norows.arrow", good.slice(0, 0)), "refuse"),
+        BadInput("times in the year 148108", _arrow_file(folder / "future.arrow",
+                 _replace(good, "ts", pa.array(np.arange(n, dtype=np.int64) * 1_000_000 + 2**62)
+                          .cast(good.schema.field("ts").type))), "refuse"),
+        BadInput("samples without a time", _arrow_file(folder / "nullts.arrow",
+                 _replace(good, "ts", pa.nulls(n, good.schema.field("ts").type))), "refuse"),
     ]
     (folder / "empty.arrow").write_bytes(b"")
     (folder / "random.arrow").write_bytes(np.random.default_rng(1).bytes(50_000))

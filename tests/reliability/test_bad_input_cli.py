@@ -153,3 +153,29 @@ def test_process_exit_for_random_bytes(inputs, argv, tmp_path):
     assert res.returncode == 2 and res.stdout == ""
     assert res.stderr.count("\n") == 1 and "Traceback" not in res.stderr, res.stderr
     assert not (tmp_path / "db").exists()
+
+
+@pytest.mark.skipif(not (ROOT / "paratune" / "commands" / "import.py").exists(), reason="no paratune import")
+@pytest.mark.parametrize("source", ["tacc-stats", "pcp"])
+def test_import(inputs, source, capsys, tmp_path, reliability):
+    """None of these is a TACC Stats raw file or a PCP archive: each is refused, nothing written."""
+    texts = {"text that is not TACC Stats": "$tacc_stats\n%%% garbage\n\x00\x01",
+             "a CSV": "time,cpu\n1,2\n"}
+    extra = []
+    for k, (name, text) in enumerate(texts.items()):
+        p = tmp_path / f"text{k}.txt"
+        p.write_text(text)
+        extra.append(BadInput(name, p, "refuse"))
+    survived = 0
+    cases = inputs + extra
+    try:
+        for bad in cases:
+            out = tmp_path / f"out-{bad.path.stem}"
+            rc, _, err = run_cli(capsys, "import", source, bad.path, "--out", out)
+            check_refused(rc, err, "import", bad.name)
+            assert not out.exists() or not any(out.rglob("*")), f"{bad.name}: wrote {list(out.rglob('*'))}"
+            survived += 1
+    finally:
+        reliability.record(f"paratune import {source}", len(cases), survived, "nothing: no output written",
+                           "traces, images, Parquet, text: none is the source's format; each refused "
+                           "with one line")
