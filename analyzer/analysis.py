@@ -39,14 +39,14 @@ def top_processes(derived: Derived, limit: int = TOP_PROCESSES) -> pl.DataFrame:
                                     "cpu_s": pl.Float64, "share": pl.Float64, "cpu_pct_mean": pl.Float64,
                                     "rss_max": pl.Float64, "read_bytes": pl.Float64,
                                     "write_bytes": pl.Float64})
-    dt = derived.interval_s
-    agg = (p.with_columns(pl.col("cpu_pct", "read_Bps", "write_Bps").fill_nan(None))
+    step = pl.Series("step", derived.step_s).gather(p["i"])
+    agg = (p.with_columns(pl.col("cpu_pct", "read_Bps", "write_Bps").fill_nan(None), step)
            .group_by("pid", "starttime")
            .agg(pl.col("comm").last(), pl.col("user").last(), pl.col("job").drop_nulls().last(),
-                (pl.col("cpu_pct").sum() / 100.0 * dt).alias("cpu_s"),
+                (pl.col("cpu_pct") * pl.col("step")).sum().truediv(100.0).alias("cpu_s"),
                 pl.col("cpu_pct").mean().alias("cpu_pct_mean"), pl.col("rss").max().alias("rss_max"),
-                (pl.col("read_Bps").sum() * dt).alias("read_bytes"),
-                (pl.col("write_Bps").sum() * dt).alias("write_bytes")))
+                (pl.col("read_Bps") * pl.col("step")).sum().alias("read_bytes"),
+                (pl.col("write_Bps") * pl.col("step")).sum().alias("write_bytes")))
     total = agg["cpu_s"].sum() or 1.0
     return (agg.with_columns((pl.col("cpu_s") / total).alias("share"))
             .sort("cpu_s", descending=True, nulls_last=True).head(limit)

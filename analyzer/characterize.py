@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 
 from analyzer import config
 
-LABELS = ("compute-bound", "memory-bound", "io-bound", "network-bound", "idle")
+LABELS = ("compute-bound", "memory-bound", "io-bound", "network-bound", "idle", "unknown")
+"""``unknown``: the trace has no CPU data at all, and no other pressure."""
 
 
 @dataclass
@@ -53,6 +54,9 @@ def characterize(profile: dict[str, float]) -> Characterization:
         label = "compute-bound"
         evidence = [f"cpu_busy_pct={busy:.1f}% (user {_v(profile, 'cpu_user_pct'):.1f}%, "
                     f"system {_v(profile, 'cpu_system_pct'):.1f}%) with no I/O, memory or network pressure"]
+    elif not math.isfinite(profile.get("cpu_busy_pct", math.nan)):
+        label = "unknown"      # a source without CPU counters (e.g. a filesystem-only PCP archive)
+        evidence = ["no CPU samples and no I/O, memory or network pressure"]
     else:
         label = "idle"
         evidence = [f"cpu_busy_pct={busy:.1f}% (below {config.COMPUTE_BUSY_PCT:.0f}%) and no I/O, "

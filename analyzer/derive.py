@@ -55,6 +55,15 @@ class Derived:
     def n(self) -> int:
         return len(self.t)
 
+    @property
+    def step_s(self) -> np.ndarray:
+        """Seconds each sample's rates cover (since the previous sample; NaN
+        for the first).  Amounts are rate x step, not rate x the median
+        interval: imported traces mix 10-minute steps with job begin/end marks."""
+        step = np.full(self.n, np.nan)
+        step[1:] = np.diff(self.t)
+        return step
+
     def jobs(self) -> pl.DataFrame:
         """Per-sample aggregates of every job: i, job, cpu_pct, rss, nprocs."""
         return (self.procs.filter(pl.col("job").is_not_null())

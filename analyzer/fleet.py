@@ -95,11 +95,12 @@ def _job_rows(d, cores: int) -> list[dict]:
         rows = g["i"].to_numpy()
         users = d.procs.filter(pl.col("job") == job[0])["user"].drop_nulls()
         cpu = g["cpu_pct"].fill_nan(None).drop_nulls().to_numpy()
+        cpu_s = np.nansum(g["cpu_pct"].to_numpy() * d.step_s[rows]) / 100.0
         out.append({
             "job": job[0], "user": users.mode().sort()[0] if users.len() else None,
             "first_seen": float(d.t[rows[0]]), "last_seen": float(d.t[rows[-1]]),
             "samples": int(len(rows)),
-            "cpu_s": float(cpu.sum() / 100.0 * d.interval_s),
+            "cpu_s": float(cpu_s),
             "job_cpu_pct": float(cpu.mean() / cores) if cpu.size else None,
             "peak_rss": float(g["rss"].max()),
             **_node_means(d.metrics, rows),

@@ -23,11 +23,12 @@ def job_table(traces: list[Trace]) -> pl.DataFrame:
         per_sample = (p.group_by("job", "i").agg(pl.col("rss").sum().alias("rss"))
                       .group_by("job").agg(pl.col("rss").max().alias("peak_rss_node")))
         per_job = (p.with_columns(pl.col("cpu_pct").fill_nan(None),
-                                  t.gather(p["i"]).alias("t"))
+                                  t.gather(p["i"]).alias("t"),
+                                  pl.Series("step", d.step_s).gather(p["i"]))
                    .group_by("job").agg(
                        pl.col("user").drop_nulls().mode().first().alias("user"),
                        pl.col("t").min().alias("first_seen"), pl.col("t").max().alias("last_seen"),
-                       (pl.col("cpu_pct").sum() / 100.0 * d.interval_s / 3600.0).alias("cpu_hours"),
+                       ((pl.col("cpu_pct") * pl.col("step")).sum() / 100.0 / 3600.0).alias("cpu_hours"),
                        pl.struct("pid", "starttime").n_unique().alias("processes")))
         parts.append(per_job.join(per_sample, on="job").with_columns(pl.lit(tr.host).alias("host")))
     if not parts:

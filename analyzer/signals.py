@@ -137,7 +137,8 @@ def _segments(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def run_signals(procs: pl.DataFrame, n: int, run: Run) -> tuple[dict, dict]:
     """Numeric signals (name -> float64[n]) and who is behind them (name -> list[n]).
 
-    run_cpu       sum of CPU % (of one core) of the run's processes
+    run_cpu       sum of CPU % (of one core) of the run's processes (NaN when
+                  none of them has a rate at that sample)
     run_nprocs    number of the run's processes present
     rank_spread   max - min CPU % among the run's ranks (when there are >= 2)
     rank_mean     mean CPU % of those
@@ -162,6 +163,10 @@ def run_signals(procs: pl.DataFrame, n: int, run: Run) -> tuple[dict, dict]:
     sig = {"run_cpu": np.bincount(i[in_run], weights=cpu0[in_run], minlength=n).astype(np.float64),
            "run_nprocs": np.bincount(i[in_run], minlength=n).astype(np.float64),
            "rank_spread": np.full(n, np.nan), "rank_mean": np.full(n, np.nan), "hog_cpu": np.zeros(n)}
+    # no CPU rate for any of the run's processes (first sample, after a gap or
+    # a logging break) is not 0 % CPU: it must not look like a stall
+    rated = np.bincount(i[in_run & valid], minlength=n)
+    sig["run_cpu"][(rated == 0) & (sig["run_nprocs"] > 0)] = np.nan
     ri, rc = i[is_rank], cpu[is_rank]
     starts, counts = _segments(ri)
     if starts.size:

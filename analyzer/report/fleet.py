@@ -67,7 +67,7 @@ def render_text(f: Fleet, console: Console) -> None:
         host = f"[bold red]{r['host']}[/]" if r["outlier"] else r["host"]
         label = r["bottleneck"] or "-"
         t.add_row(host, *(() if one_day else (r["day"] or "-",)),
-                  span(r["end"] - r["start"] + r["interval_s"]), span(r["gap_s"]),
+                  _span(r["end"] - r["start"] + r["interval_s"]), _span(r["gap_s"]) if r["gap_s"] else "-",
                   _pct(r["cpu_busy_pct"]), _pct(r["cpu_iowait_pct"]), _pct(r["mem_used_pct"]),
                   _mbs(net), _mbs(disk), f"[{BOTTLENECK_COLOURS.get(label, 'white')}]{label.removesuffix('-bound')}[/]",
                   str(r["anomalies"]), _jobs_cell(r["jobs"]))
@@ -107,7 +107,14 @@ def _shown(n: int) -> str:
 
 def _jobs_cell(jobs) -> str:
     jobs = list(jobs or [])
-    return ", ".join(jobs[:3]) + (f" +{len(jobs) - 3}" if len(jobs) > 3 else "") if jobs else "-"
+    return jobs[0] + (f" +{len(jobs) - 1}" if len(jobs) > 1 else "") if jobs else "-"
+
+
+def _span(seconds: float) -> str:
+    """Compact: 23h59, 7m29s."""
+    seconds = int(round(seconds))
+    h, m = divmod(seconds // 60, 60)
+    return f"{h}h{m:02d}" if h else f"{m}m{seconds % 60:02d}s"
 
 
 def _records(df: pl.DataFrame) -> list[dict]:

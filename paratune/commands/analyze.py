@@ -107,5 +107,7 @@ def _fleet(args, units, err) -> int:
     if args.json:
         sys.stdout.write(report.to_json(fleet) + "\n")
     else:
-        report.render_text(fleet, Console())
+        out = Console()
+        # a fleet table has a dozen columns: wider than 80 when written to a file or pipe
+        report.render_text(fleet, out if out.is_terminal else Console(width=max(out.width, 120)))
     return 0

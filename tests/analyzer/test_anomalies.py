@@ -9,7 +9,7 @@ from analyzer.anomalies import detect
 from analyzer.derive import derive
 from analyzer.online import OnlineRules
 from collector.schema import CPU_STATES, trace_metadata
-from tests.analyzer.synth import proc, row, table
+from tests.analyzer.synth import T0, proc, row, table
 
 N = 240
 
@@ -111,3 +111,21 @@ def test_online_rules_agree_with_offline(fault):
     for a in offline:
         b = [x for x in online if x.kind == a.kind][0]
         assert abs(b.start - a.start) <= 30
+
+
+def test_samples_without_a_rate_are_not_a_stall():
+    """10-minute samples (an imported TACC Stats trace) whose clock restarts
+    at a job mark: the sample after the restart has no rate, which is not 0 %."""
+    rows, ticks = [], 0
+    for i in range(24):
+        ticks += 95 * 600
+        mono = 1000.0 + 600 * i if i < 12 else 50.0 + 600 * (i - 12)   # restarts at i = 12
+        rows.append(row(i, T0 + 600 * i, mono=mono, user=2 * ticks, idle=10 * i,
+                        procs=[proc(100 + r, ticks, comm="lmp", starttime=5) for r in range(2)]))
+    tab = table(rows, interval_s="600")
+    d = derive(tab, trace_metadata(tab.schema))
+    from analyzer.signals import identify_run, run_signals
+    sig, _ = run_signals(d.procs, d.n, identify_run(d.procs, None))
+    assert np.isnan(sig["run_cpu"][0]) and np.isnan(sig["run_cpu"][12])
+    assert np.isfinite(sig["run_cpu"][1:12]).all() and np.isfinite(sig["run_cpu"][13:]).all()
+    assert "stall" not in _kinds(detect(d))

@@ -184,3 +184,22 @@ def test_dask_local_cluster_gives_the_single_process_result(fleet_dir):
     assert r.returncode == 0, r.stderr
     local = _cli(fleet_dir, "--json", "--workers", "1")
     assert json.loads(r.stdout) == json.loads(local.stdout)
+
+
+TACC = ROOT / ".." / "shared" / "data" / "tacc_stats"
+
+
+def test_real_tacc_stats_fleet_finds_the_odd_node_of_a_job(tmp_path):
+    """Five Stampede nodes (TACC Stats, Oct 2013): job 1836850 ran on four of
+    them; c414-901 was swapping while its three peers read from local disk."""
+    if not TACC.is_dir():
+        pytest.skip(f"real TACC Stats data not found at {TACC} (see ../shared/data/README.md)")
+    imp = subprocess.run([sys.executable, "-m", "paratune.cli", "import", "tacc-stats", str(TACC),
+                          "--out", str(tmp_path / "t")], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert imp.returncode == 0, imp.stderr
+    f = assemble(run_units(plan([tmp_path / "t"]), workers=1))
+    job = f.jobs.filter(pl.col("job") == "1836850").row(0, named=True)
+    assert job["nodes"] == 4
+    odd = f.outliers.filter(pl.col("peers") == "job 1836850")
+    assert set(odd["host"]) == {"c414-901"} and "disk_Bps" in set(odd["metric"])
+    assert f.errors.height == 0
