@@ -337,13 +337,9 @@ class _Run:
                                   np.concatenate(([0], np.cumsum(ok))))
         return self._prefix[name]
 
-    def slope_per_min(self, name: str, a: int, b: int) -> float:
-        """Least-squares slope of a metric over samples [a, b), in units per
-        minute (0 if fewer than 3 valid samples), from prefix sums of the
-        valid samples' count, t, x, t*t and t*x: O(1) per phase.  Times are
-        taken from the run's first sample so the squares stay small."""
-        if name not in self.metrics:
-            return 0.0
+    def _moment_sums(self, name: str) -> np.ndarray:
+        """Prefix sums of the valid samples' count, t, x, t*t and t*x (t from
+        the run's first sample, so the squares stay small)."""
         if name not in self._moments:
             x = np.asarray(self.metrics[name], dtype=np.float64)
             ok = np.isfinite(x)
@@ -351,13 +347,33 @@ class _Run:
             x = np.where(ok, x, 0.0)
             cols = np.stack([ok.astype(np.float64), t, x, t * t, t * x])
             self._moments[name] = np.concatenate((np.zeros((5, 1)), np.cumsum(cols, axis=1)), axis=1)
-        k, st, sx, stt, stx = self._moments[name][:, b] - self._moments[name][:, a]
+        return self._moments[name]
+
+    def slopes_per_min(self, name: str, a, b) -> np.ndarray:
+        """Least-squares slopes of a metric over samples [a, b) (arrays of
+        bounds), in units per minute; 0 with fewer than 3 valid samples.
+        O(1) per segment from prefix sums."""
+        a, b = np.asarray(a), np.asarray(b)
+        if name not in self.metrics:
+            return np.zeros(np.shape(a))
+        k, st, sx, stt, stx = self._moment_sums(name)[:, b] - self._moment_sums(name)[:, a]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            var = stt / k - (st / k) ** 2
+            slope = (stx / k - st / k * sx / k) / var * 60.0
+        good = (k >= 3) & (var > 1e-9 * np.maximum(stt / np.maximum(k, 1), 1.0))
+        return np.where(good, slope, 0.0)
+
+    def slope_per_min(self, name: str, a: int, b: int) -> float:
+        """``slopes_per_min`` of one segment, in plain floats (no array overhead)."""
+        if name not in self.metrics:
+            return 0.0
+        k, st, sx, stt, stx = (self._moment_sums(name)[:, b] - self._moment_sums(name)[:, a]).tolist()
         if k < 3:
             return 0.0
         var = stt / k - (st / k) ** 2
         if var <= 1e-9 * max(stt / k, 1.0):
             return 0.0
-        return float((stx / k - st / k * sx / k) / var * 60.0)
+        return (stx / k - st / k * sx / k) / var * 60.0
 
     def profile(self, a: int, b: int, names) -> dict[str, float]:
         out = {}
@@ -370,12 +386,35 @@ class _Run:
         return out
 
     def phase(self, a: int, b: int) -> Phase:
-        """Samples [a, b) as a labelled phase (profile of LABEL_METRICS only)."""
+        """Samples [a, b) as a labelled phase (profile of LABEL_METRICS only);
+        scalar arithmetic: merging calls this thousands of times."""
         profile = self.profile(a, b, LABEL_METRICS)
         start, end = self.time(a), self.time(b)
         ms, ss = (self.slope_per_min(k, a, b) for k in ("mem_used_pct", "swap_used_pct"))
         label, evidence = classify(profile, ms, ss, end - start)
         return Phase(a, b, start, end, label, profile, evidence)
+
+    def phases(self, bounds: np.ndarray) -> list[Phase]:
+        """The labelled phases between consecutive ``bounds``; the segment
+        means and trends of all of them at once (thousands of candidates)."""
+        bounds = np.asarray(bounds, dtype=np.int64)
+        a, b = bounds[:-1], bounds[1:]
+        means = {}
+        for name in LABEL_METRICS:
+            if name in self.metrics:
+                total, count = self._sums(name)
+                k = count[b] - count[a]
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    means[name] = np.where(k > 0, (total[b] - total[a]) / np.maximum(k, 1), np.nan).tolist()
+        ms = self.slopes_per_min("mem_used_pct", a, b).tolist()
+        ss = self.slopes_per_min("swap_used_pct", a, b).tolist()
+        times = [self.time(int(i)) for i in bounds]
+        out = []
+        for j in range(len(a)):
+            profile = {name: v[j] for name, v in means.items() if v[j] == v[j]}
+            label, evidence = classify(profile, ms[j], ss[j], times[j + 1] - times[j])
+            out.append(Phase(int(a[j]), int(b[j]), times[j], times[j + 1], label, profile, evidence))
+        return out
 
 
 def _merge_same(run: _Run, phases: list[Phase]) -> list[Phase]:
@@ -452,8 +491,7 @@ def find_phases(derived, max_phases: int | None = None) -> list[Phase]:
     X, used = standardise(derived.metrics, n)
     cps, sums = _search(X, min_samples(interval), penalty_for(n, len(used)), block_for(n))
     run = _Run(derived, sums)
-    bounds = [0, *cps.tolist(), n]
-    phases = [run.phase(a, b) for a, b in zip(bounds[:-1], bounds[1:])]
+    phases = run.phases(np.array([0, *cps.tolist(), n]))
     phases = _merge_same(run, phases)
     phases = _cap(run, phases, max(1, int(config.PHASE_MAX if max_phases is None else max_phases)))
     _edges(phases, run.time(n) - run.time(0))
