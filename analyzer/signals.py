@@ -210,7 +210,7 @@ def leak_signals(procs: pl.DataFrame, t: np.ndarray, n: int) -> tuple[np.ndarray
     slope = _keyed_slope(t[rows], p["rss"].to_numpy().astype(np.float64), new_key, config.LEAK_TAU_S)
     p = p.with_columns(pl.Series("slope", slope)).filter(
         (pl.col("rss") >= config.LEAK_MIN_RSS) & pl.col("slope").is_not_nan())
-    top = p.sort("slope", descending=True).group_by("i", maintain_order=True).first()
+    top = p.sort("slope", descending=True, maintain_order=True).group_by("i", maintain_order=True).first()
     sig = _scatter(n, top["i"], top["slope"])
     pids, comms = [None] * n, [None] * n
     for i, pid_, comm in top.select("i", "pid", "comm").iter_rows():

@@ -5,7 +5,9 @@ import json
 import math
 from datetime import datetime, timezone
 
+
 from analyzer.analysis import Analysis, finite_or_none, gap_seconds
+from analyzer.report.strict_json import _clean, dumps  # noqa: F401  (re-exported)
 
 SCHEMA_VERSION = 1
 
@@ -14,16 +16,6 @@ def iso(t: float | None) -> str | None:
     if t is None or not math.isfinite(t):
         return None
     return datetime.fromtimestamp(t, tz=timezone.utc).isoformat(timespec="seconds")
-
-
-def _clean(obj):
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, dict):
-        return {k: _clean(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_clean(v) for v in obj]
-    return obj
 
 
 def to_document(a: Analysis) -> dict:

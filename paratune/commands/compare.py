@@ -5,10 +5,10 @@
 """
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
+from analyzer.report.strict_json import dumps
 from paratune.errors import ParatuneError
 
 
@@ -46,7 +46,7 @@ def run(args) -> int:
         result = compare_runs(a, _one(args.b))
     if args.json:
         doc = dict(result, differences=[d.to_dict() for d in result["differences"]])
-        sys.stdout.write(json.dumps(doc, indent=2, default=float) + "\n")
+        sys.stdout.write(dumps(doc) + "\n")
         return 0
     from rich.console import Console
     from rich.table import Table

@@ -14,9 +14,9 @@ $XDG_DATA_HOME/paratune/db); polars and DuckDB read it directly.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
+from analyzer.report.strict_json import dumps
 from paratune.errors import ParatuneError
 
 
@@ -91,7 +91,7 @@ def _list(db, args):
         df = df.filter(pl.col("label") == args.label)
     df = df.sort("start")
     if args.json:
-        print(json.dumps([dict(r, start=iso(r["start"])) for r in df.to_dicts()], indent=2))
+        print(dumps([dict(r, start=iso(r["start"])) for r in df.to_dicts()]))
         return 0
     t = Table(title=f"{df.height} run(s) in {db.path}", title_justify="left")
     for col in ("id", "label", "job", "user", "hosts", "start", "duration", "bottleneck", "CPU busy", "anomalies"):
@@ -105,12 +105,12 @@ def _list(db, args):
 
 
 def _show(db, args):
-    from analyzer.report.json_out import _clean, iso
+    from analyzer.report.json_out import iso
     row = db.get(args.id)
-    doc = _clean({k: v for k, v in row.items()})
+    doc = dict(row)
     doc["start"] = iso(row["start"])
     if args.json:
-        print(json.dumps(doc, indent=2))
+        print(dumps(doc))
         return 0
     from rich.console import Console
     from rich.table import Table
@@ -146,7 +146,7 @@ def _classify(db, args):
                for a in _analyses(args.paths, args.job)]
     if args.json:
         docs = [c.to_dict() for _, c in results]
-        print(json.dumps(docs[0] if len(docs) == 1 else docs, indent=2))
+        print(dumps(docs[0] if len(docs) == 1 else docs))
         return 0
     from rich.console import Console
     from rich.table import Table
@@ -177,7 +177,7 @@ def _history(db, args):
     if args.plot:
         _history_plot(df, args.label, Path(args.plot))
     if args.json:
-        print(json.dumps([dict(r, start=iso(r["start"])) for r in df.to_dicts()], indent=2))
+        print(dumps([dict(r, start=iso(r["start"])) for r in df.to_dicts()]))
         return 0
     t = Table(title=f"{args.label}: {df.height} run(s)", title_justify="left")
     for col in ("start", "id", "hosts", "duration", "CPU busy", "CPU-hours", "bottleneck", "anomalies"):
@@ -229,15 +229,10 @@ def _report(db, args):
               .sort("cpu_hours", descending=True))
     by_bottleneck = df.group_by("bottleneck").agg(pl.len().alias("runs"), pl.col("cpu_hours").sum()).sort("runs", descending=True)
     if args.out:
-        tmp = args.out.with_name(args.out.name + ".tmp")
-        try:
-            by_app.write_parquet(tmp)
-            tmp.replace(args.out)
-        except OSError as exc:
-            tmp.unlink(missing_ok=True)
-            raise ParatuneError(f"cannot write {args.out}: {exc.strerror}") from None
+        from paratune.files import write_atomic
+        write_atomic(Path(args.out), by_app.write_parquet)
     if args.json:
-        print(json.dumps({"by_application": by_app.to_dicts(), "by_bottleneck": by_bottleneck.to_dicts()}, indent=2))
+        print(dumps({"by_application": by_app.to_dicts(), "by_bottleneck": by_bottleneck.to_dicts()}))
         return 0
     console = Console()
     for title, frame in ((f"runs and CPU-hours by application ({df.height} runs)", by_app),

@@ -6,8 +6,9 @@ analyse one of them.
 """
 from __future__ import annotations
 
-import json
 import sys
+
+from analyzer.report.strict_json import dumps
 
 
 def add_arguments(p):
@@ -28,7 +29,7 @@ def run(args) -> int:
     if args.json:
         rows = [dict(r, first_seen=iso(r["first_seen"]), last_seen=iso(r["last_seen"]))
                 for r in jobs.to_dicts()]
-        sys.stdout.write(json.dumps(rows, indent=2) + "\n")
+        sys.stdout.write(dumps(rows) + "\n")
         return 0
     console = Console()
     if jobs.height == 0:
