@@ -28,6 +28,7 @@ MERGE_S = 2.0
 """Records this close together, with no metric repeated, are one sample."""
 TIMEOUT_S = 600
 _JOB_NAME = re.compile(r"job-(\d+)-")
+_JOB_FOLDER = re.compile(r"^(\d+)-\d{9,11}$")
 _STAMP = re.compile(r"^(\w{3} \w{3} +\d+ \d\d:\d\d:\d\d\.\d+ \d{4})\s+(.*)$")
 _METRIC = re.compile(r"^    (\S+) \((.+?)\):\s*(.*)$")
 _INST = re.compile(r'^\s*inst \[(\d+) or "(.*)"\] value (.*)$')
@@ -309,8 +310,9 @@ def _ext_columns(a: Archive, imp: Imported, used: set[str]) -> None:
 
 
 def job_of(base: Path) -> str | None:
-    """The job of an archive named like SUPReMM's per-job ones: ``job-<ID>-begin-...``."""
-    m = _JOB_NAME.search(base.name)
+    """The job of an archive laid out as SUPReMM keeps them: named
+    ``job-<ID>-begin-...``, or in a per-job folder ``<ID>-<end epoch>/``."""
+    m = _JOB_NAME.search(base.name) or _JOB_FOLDER.match(base.parent.name)
     return m.group(1) if m else None
 
 

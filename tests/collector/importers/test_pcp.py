@@ -92,3 +92,10 @@ def test_garbage_archive_is_one_clear_error(tmp_path):
         (tmp_path / ("x" + suffix)).write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(200)))
     with pytest.raises(ParatuneError, match="not a readable PCP archive"):
         pcp.read_archive(tmp_path / "x")
+
+
+def test_job_from_supremm_layout():
+    """SUPReMM keeps a job's archives as ``job-<ID>-begin-...`` or in ``<ID>-<end epoch>/``."""
+    assert pcp.job_of(NODE) == "5894431"
+    assert pcp.job_of(BEGIN) == "972366"
+    assert pcp.job_of(DAY) is None
