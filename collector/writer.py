@@ -278,29 +278,40 @@ def finalise(part: Path, path: Path | None = None, compression: str = "zstd",
     with open(os.open(part, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC), "rb") as fh:
         buf = pa.py_buffer(fh.read())
     scan = StreamScan(buf)
+    if write_finished(path, scan.schema, scan, compression, batch_rows) == 0:
+        _unlink(part)
+        return None
+    _unlink(part)
+    fsync_dir(path.parent)
+    return path
+
+
+def write_finished(path: Path, schema: pa.Schema, batches, compression: str = "zstd",
+                   batch_rows: int = FINAL_BATCH_ROWS) -> int:
+    """Write ``batches`` as the finished IPC file ``path`` (merged, compressed
+    harder; tmp, fsync, rename, fsync of the directory) and return the rows
+    written.  With no row nothing is renamed and 0 is returned; on any failure
+    the temporary file is removed and ``path`` is untouched."""
     tmp = path.with_name(path.name + ".tmp")
     wrote = 0
     try:
         with open(create_new(tmp), "wb") as fh:
             os.fchmod(fh.fileno(), FILE_MODE)
-            with pa.ipc.new_file(fh, scan.schema, options=write_options(compression, final=True)) as out:
-                for batch in _rebatch(scan, batch_rows):
+            with pa.ipc.new_file(fh, schema, options=write_options(compression, final=True)) as out:
+                for batch in _rebatch(batches, batch_rows):
                     out.write_batch(batch)
                     wrote += batch.num_rows
             fh.flush()
             os.fsync(fh.fileno())
         if wrote == 0:
             _unlink(tmp)
-            _unlink(part)
-            return None
+            return 0
         os.rename(tmp, path)
         fsync_dir(path.parent)
     except BaseException:
         _unlink(tmp)
         raise
-    _unlink(part)
-    fsync_dir(path.parent)
-    return path
+    return wrote
 
 
 def _rebatch(batches, rows: int, nbytes: int = FINAL_BATCH_BYTES):

@@ -4,13 +4,13 @@ A source's samples become rows of paratune's own columns (``collector.schema``)
 where the meaning and unit match; whatever else the source recorded goes in
 ``ext_*`` columns, raw, with ``kind``/``unit`` (and ``width``) field metadata,
 so nothing the source had is dropped.  Files are written like the recorder's
-finished segments (same name, modes and IPC options) but in one step: a
-``.tmp`` that is fsynced and renamed, so an interrupted import leaves nothing
+finished segments (same name, modes, batches and IPC options, through
+``collector.writer.write_finished``) but in one step: a ``.tmp`` that is
+fsynced and renamed, so an interrupted import leaves nothing
 a reader would mistake for a trace.
 """
 from __future__ import annotations
 
-import os
 import statistics
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -19,8 +19,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from collector.schema import arrow_schema
-from collector.writer import (FILE_MODE, FINAL_BATCH_ROWS, fsync_dir, make_dirs, segment_path,
-                              write_options)
+from collector.writer import make_dirs, segment_path, write_finished
 from paratune import __version__
 
 JOB_COMM = "job-total"
@@ -102,24 +101,7 @@ def write_trace(table: pa.Table, out: Path) -> Path:
     meta = {k.decode(): v.decode() for k, v in (table.schema.metadata or {}).items()}
     path = segment_path(out, meta.get("paratune.host", "unknown"), table.column("ts")[0].value)
     make_dirs(path.parent)
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, FILE_MODE)
-        with open(fd, "wb") as fh:
-            os.fchmod(fh.fileno(), FILE_MODE)
-            with pa.ipc.new_file(fh, table.schema, options=write_options("zstd", final=True)) as w:
-                for batch in table.to_batches(max_chunksize=FINAL_BATCH_ROWS):
-                    w.write_batch(batch)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.rename(tmp, path)
-        fsync_dir(path.parent)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    write_finished(path, table.schema, table.to_batches())
     return path
 
 
