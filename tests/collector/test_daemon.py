@@ -19,6 +19,7 @@ from paratune.errors import ParatuneError
 from collector.daemon import Jitter, Schedule, segment_key
 from collector.reader import find_traces, read_trace, read_traces
 from tests.collector.test_writer import fill, tmpfs  # noqa: F401  (fixture)
+from tests.mounts import tmpfs as mounted_tmpfs
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "trace-format.md"
@@ -316,18 +317,10 @@ def test_unwritable_output_is_one_line_and_nonzero(tmp_path):
 
 
 def test_read_only_output_is_one_line_and_nonzero(tmp_path):
-    ro = tmp_path / "ro"
-    ro.mkdir()
-    mnt = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", str(ro)],
-                         capture_output=True, text=True)
-    if mnt.returncode:
-        pytest.skip(f"cannot mount a read-only tmpfs: {mnt.stderr.strip()}")
-    try:
+    with mounted_tmpfs(tmp_path / "ro", "ro,size=64k") as ro:
         res = subprocess.run([sys.executable, "-m", "paratune.cli", "record", "--output", str(ro),
                               "--duration", "1"], cwd=ROOT, env=ENV, capture_output=True, text=True,
                              timeout=30)
-    finally:
-        subprocess.run(["umount", "-l", str(ro)], check=False)
     assert res.returncode == 1
     assert res.stderr == f"paratune record: error: cannot write to output directory {ro}: " \
                          "Read-only file system\n"

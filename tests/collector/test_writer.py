@@ -2,7 +2,6 @@
 import errno
 import os
 import stat
-import subprocess
 from pathlib import Path
 
 import polars as pl
@@ -11,6 +10,7 @@ import pytest
 
 from collector import schema, writer
 from collector.reader import read_trace
+from tests.mounts import tmpfs as mounted_tmpfs
 
 T0 = 1_767_225_600_000_000          # 2026-01-01T00:00:00Z in microseconds
 
@@ -158,16 +158,8 @@ def test_write_options():
 @pytest.fixture
 def tmpfs(tmp_path):
     """A 256 KiB tmpfs; skipped where mounting is not allowed."""
-    mnt = tmp_path / "small"
-    mnt.mkdir()
-    res = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k,mode=0755", "tmpfs", str(mnt)],
-                         capture_output=True, text=True)
-    if res.returncode:
-        pytest.skip(f"cannot mount a tmpfs: {res.stderr.strip() or res.returncode}")
-    try:
+    with mounted_tmpfs(tmp_path / "small", "size=256k,mode=0755") as mnt:
         yield mnt
-    finally:
-        subprocess.run(["umount", "-l", str(mnt)], check=False)
 
 
 def fill(folder: Path) -> Path:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import pytest
 
 from paratune.cli import main
+from tests.mounts import tmpfs
 
 AREA = "bad configuration and arguments"
 
@@ -77,16 +78,7 @@ def test_bad_config_files_and_arguments(tmp_path, capsys, reliability):
 
 def test_read_only_output(tmp_path, capsys):
     """An existing directory the recorder may not write (as root, only a read-only mount does it)."""
-    import subprocess
-    ro = tmp_path / "ro"
-    ro.mkdir()
-    res = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", str(ro)],
-                         capture_output=True, text=True)
-    if res.returncode:
-        pytest.skip(f"cannot mount a read-only tmpfs: {res.stderr.strip()}")
-    try:
+    with tmpfs(tmp_path / "ro", "ro,size=64k") as ro:
         rc, err = run_record(capsys, ["--output", str(ro), "--duration", "1"])
-    finally:
-        subprocess.run(["umount", "-l", str(ro)], check=False)
     assert rc == 1 and err == f"paratune record: error: cannot write to output directory {ro}: " \
                               "Read-only file system\n"
