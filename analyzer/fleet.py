@@ -114,6 +114,7 @@ def summarize(unit: Unit, start: str | None = None, end: str | None = None) -> d
     Phases and fingerprints are left out: the summary does not show them and
     they are most of the cost after reading.  A unit that cannot be read
     gives a row with ``error`` set instead of stopping the fleet."""
+    from analyzer.analysis import gap_seconds
     from analyzer.anomalies import detect
     from analyzer.characterize import characterize, mean_profile
     from analyzer.derive import derive
@@ -132,12 +133,11 @@ def summarize(unit: Unit, start: str | None = None, end: str | None = None) -> d
     run = identify_run(d.procs, None)
     anomalies = detect(d, None, run)
     cores = max(int(d.core_busy.shape[1]), 1)
-    gaps = float(sum(max(g.missing_s - d.interval_s, 0.0) for g in d.gaps))
     mem = np.asarray(d.metrics.get("mem_used_pct", np.full(d.n, np.nan)), dtype=np.float64)
     jobs = _job_rows(d, cores)
     node = {
         **head, "error": None, "start": float(d.t[0]), "end": float(d.t[-1]), "samples": d.n,
-        "interval_s": d.interval_s, "gap_s": gaps, "cores": cores,
+        "interval_s": d.interval_s, "gap_s": gap_seconds(d), "cores": cores,
         **_node_means(d.metrics, slice(None)),
         "mem_used_pct_max": float(np.nanmax(mem)) if np.isfinite(mem).any() else None,
         "bottleneck": characterize(mean_profile(d.metrics)).label,

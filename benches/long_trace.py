@@ -1,6 +1,7 @@
 """Build a long trace (a node-day and more) from the real recordings in sample_traces/.
 
     .venv/bin/python benches/long_trace.py OUT.arrow [--seconds 86400]
+    .venv/bin/python benches/long_trace.py OUTDIR --hourly     # as the recorder writes a day
 
 The recordings are laid end to end, over and over, with their timestamps
 (wall and monotonic) shifted so the result is one continuous 1 Hz trace.
@@ -22,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from collector.reader import read_trace  # noqa: E402
-from collector.writer import FINAL_BATCH_ROWS, write_options  # noqa: E402
+from collector.writer import write_finished  # noqa: E402
 
 
 def _day(seconds: int, sources=None) -> pa.Table:
@@ -54,10 +55,9 @@ def _day(seconds: int, sources=None) -> pa.Table:
 
 
 def _write(path: Path, table: pa.Table) -> None:
-    """One finished file, written as the recorder's finaliser writes it."""
-    with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(
-            sink, table.schema, options=write_options("zstd", final=True)) as w:
-        w.write_table(table, max_chunksize=FINAL_BATCH_ROWS)
+    """One finished file, written as the recorder's finaliser writes it: from
+    the 10-sample batches of its flushes, merged."""
+    write_finished(path, table.schema, table.to_batches(max_chunksize=10))
 
 
 def _with_host(table: pa.Table, host: str | None) -> pa.Table:
@@ -92,11 +92,18 @@ def build_node_day(out_dir: Path, seconds: int = 86_400, sources=None, host: str
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("out", type=Path)
+    ap.add_argument("out", type=Path, help="a file, or with --hourly a directory")
     ap.add_argument("--seconds", type=int, default=86_400)
+    ap.add_argument("--hourly", action="store_true",
+                    help="the recorder's layout: one finished file per hour under OUT/<date>/")
     args = ap.parse_args()
-    build(args.out, args.seconds)
-    print(f"{args.out}: {args.seconds} samples, {args.out.stat().st_size / 1e6:.1f} MB")
+    if args.hourly:
+        build_node_day(args.out, args.seconds)
+        files = sorted(args.out.rglob("*.arrow"))
+    else:
+        files = [build(args.out, args.seconds)]
+    size = sum(f.stat().st_size for f in files)
+    print(f"{args.out}: {args.seconds} samples in {len(files)} file(s), {size / 1e6:.1f} MB")
     return 0
 
 

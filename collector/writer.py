@@ -42,8 +42,9 @@ DIR_MODE = 0o750
 FINAL_BATCH_ROWS = 3600
 """Most rows per record batch of a finished file (an hour at 1 Hz) ...
 Every buffer of a batch is compressed on its own, so fewer, larger batches read
-faster and are smaller: a 2-core node-day in 600-row batches is 14.1 MB and
-reads in 0.30 s, in 3600-row batches 10.6 MB and 0.12 s (benches/long_trace.py)."""
+faster and are smaller: a 2-core node-day in 24 hourly files is 15.0 MB and
+reads in 0.42 s with 600-row batches, 11.5 MB and 0.16 s with 3600-row ones
+(benches/long_trace.py --hourly)."""
 FINAL_BATCH_BYTES = 8 << 20
 """... and at most about this many uncompressed bytes: the rewrite holds one
 merged batch in memory, and a busy 64-core node's hour is ~50 MB (its batches
