@@ -50,6 +50,7 @@ class Derived:
     core_busy: np.ndarray              # (n, cores) busy % per logical CPU
     procs: pl.DataFrame                # long: one row per (sample, process), see PROC_COLUMNS
     gaps: list[Gap] = field(default_factory=list)
+    cpus: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))  # CPU of each core_busy column
 
     @property
     def n(self) -> int:
@@ -177,19 +178,21 @@ def _cpu(table, dt, ok, metrics):
     metrics["cpu_busy_pct"] = pct_of(*BUSY_STATES)
 
 
-def _cores(table, dt, ok, n) -> np.ndarray:
+def _cores(table, dt, ok, n) -> tuple[np.ndarray, np.ndarray]:
+    """Busy % per logical CPU on an (n, cpus) grid, and the CPU number of each column."""
     items, rows = _nested(table, "cores")
     if len(items) == 0:
-        return np.empty((n, 0))
+        return np.empty((n, 0)), np.empty(0, dtype=np.int64)
     names, col = _by_item(items, "cpu")
+    names = names.astype(np.int64)
     states = _recorded({st: items.field(st) for st in TOTAL_STATES})
     if not states:
-        return np.full((n, len(names)), np.nan)
+        return np.full((n, len(names)), np.nan), names
     rates = _grid_rates(items, rows, col, len(names), n, states, dt, ok)
     total = sum(rates[s] for s in states)
     busy = sum(rates[s] for s in BUSY_STATES if s in rates)
     with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(total > 0, busy / total * 100.0, np.nan)
+        return np.where(total > 0, busy / total * 100.0, np.nan), names
 
 
 def _memory(table, dt, ok, metrics):
@@ -299,7 +302,7 @@ def derive(table: pa.Table, metadata: dict[str, str]) -> Derived:
     t, dt, ok, gaps = _steps(table, interval)
     metrics: dict[str, np.ndarray] = {}
     _cpu(table, dt, ok, metrics)
-    core_busy = _cores(table, dt, ok, n)
+    core_busy, cpus = _cores(table, dt, ok, n)
     with np.errstate(invalid="ignore"):
         metrics["core_imbalance_pct"] = (np.where(np.isnan(core_busy).all(axis=1), np.nan,
                                                   np.nanmax(np.where(np.isnan(core_busy), -np.inf, core_busy), axis=1)
@@ -312,4 +315,4 @@ def derive(table: pa.Table, metadata: dict[str, str]) -> Derived:
     _system(table, dt, ok, metrics)
     procs = _processes(table, t, ok, float(metadata.get("clk_tck", 100) or 100))
     return Derived(host=metadata.get("host", "?"), metadata=metadata, t=t, interval_s=interval,
-                   metrics=metrics, core_busy=core_busy, procs=procs, gaps=gaps)
+                   metrics=metrics, core_busy=core_busy, procs=procs, gaps=gaps, cpus=cpus)

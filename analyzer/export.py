@@ -51,17 +51,9 @@ def samples(trace: Trace) -> pl.DataFrame:
     d = derive(trace.table, trace.metadata)
     cols = _lead(trace)
     cols.update({name: pl.Series(name, values, pl.Float64) for name, values in d.metrics.items()})
-    cpus = _core_numbers(trace.table)
-    if len(cpus) == d.core_busy.shape[1]:
-        for j, cpu in enumerate(cpus):
-            cols[f"cpu{cpu}_busy_pct"] = pl.Series(d.core_busy[:, j])
+    for j, cpu in enumerate(d.cpus.tolist()):
+        cols[f"cpu{cpu}_busy_pct"] = pl.Series(d.core_busy[:, j])
     return _nulls_for_nan(pl.DataFrame(cols))
-
-
-def _core_numbers(table: pa.Table) -> np.ndarray:
-    """CPU numbers in the order derive lays out ``core_busy`` (sorted, as np.unique does)."""
-    flat = pc.list_flatten(table.column("cores"))
-    return np.unique(pc.struct_field(flat, "cpu").to_numpy(zero_copy_only=False)) if len(flat) else np.array([])
 
 
 def raw(trace: Trace) -> pl.DataFrame:
