@@ -16,9 +16,8 @@ import pyarrow.compute as pc
 
 from analyzer import config
 from analyzer.kernels._rates import _counter_rate, _keyed_counter_rate
-from collector.schema import CPU_STATES
+from collector.schema import CPU_STATES, SECTOR_BYTES
 
-SECTOR_BYTES = 512
 BUSY_STATES = ("user", "nice", "system", "irq", "softirq", "steal")
 """States that count as busy; idle and iowait are not (guest is inside user)."""
 TOTAL_STATES = tuple(s for s in CPU_STATES if not s.startswith("guest"))

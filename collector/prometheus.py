@@ -23,11 +23,11 @@ from prometheus_client import ProcessCollector
 from prometheus_client.core import (CollectorRegistry, CounterMetricFamily, GaugeMetricFamily,
                                     UntypedMetricFamily)
 
+from collector.schema import SECTOR_BYTES
 from paratune.errors import ParatuneError
 
 log = logging.getLogger("paratune.record")
 
-SECTOR_BYTES = 512          # /proc/diskstats counts 512-byte sectors whatever the device
 IB_WORD_BYTES = 4           # port_rcv_data / port_xmit_data count 4-byte words
 JOB_LINGER = 60
 """Samples a job's counter survives after its last process is gone (a job between steps)."""

@@ -94,6 +94,9 @@ NET_FIELDS = (
     _c("tx_drop", "packets", "packets dropped on transmit"),
 )
 
+SECTOR_BYTES = 512
+"""/proc/diskstats counts 512-byte sectors whatever the device's own sector size."""
+
 DISK_FIELDS = (
     _l("name", "whole-disk device name (partitions, loop and ram devices are skipped)"),
     _c("reads", "ops", "reads completed"),
