@@ -202,12 +202,14 @@ def _process_features(procs: pl.DataFrame, interval: float, samples: int) -> tup
         feats.update({"run.top1_share": math.nan, "run.top3_share": math.nan,
                       "run.distinct_comms": 0.0})
         return feats, []
-    by_comm = (procs.lazy()
-               .select(pl.col("comm").fill_null("?"),
-                       (pl.col("cpu_pct").cast(pl.Float64).fill_nan(None) / 100.0 * interval).alias("cpu_s"))
-               .group_by("comm").agg(pl.col("cpu_s").sum())
-               .sort(["cpu_s", "comm"], descending=[True, False])
-               .collect())
+    # summed with numpy in row order: a parallel group_by sum adds in an order
+    # that varies between runs, and the fingerprint must be the same every time
+    comms, code = np.unique(procs["comm"].fill_null("?").to_numpy(), return_inverse=True)
+    cpu = procs["cpu_pct"].cast(pl.Float64).to_numpy()
+    sums = np.bincount(code, weights=np.where(np.isfinite(cpu), cpu, 0.0) / 100.0 * interval,
+                       minlength=len(comms))
+    by_comm = (pl.DataFrame({"comm": comms.tolist(), "cpu_s": sums})
+               .sort(["cpu_s", "comm"], descending=[True, False]))
     cpu_s = by_comm["cpu_s"].to_numpy().astype(np.float64)
     total = float(cpu_s.sum())
     share = cpu_s / total if total > 0 else np.full(cpu_s.size, np.nan)

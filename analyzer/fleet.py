@@ -88,19 +88,24 @@ def _node_means(metrics: dict, rows: np.ndarray | slice) -> dict[str, float | No
 
 def _job_rows(d, cores: int) -> list[dict]:
     """One row per job seen on this node-day: its share of the node and the
-    node's state while it ran (what job peers are compared on)."""
-    per = d.jobs()
+    node's state while it ran (what job peers are compared on).  CPU time
+    and user are counted as ``analyzer.jobs`` counts them, so the fleet's
+    CPU-hours equal ``paratune jobs``'."""
+    procs = d.procs.filter(pl.col("job").is_not_null())
+    totals = {r["job"]: r for r in procs.with_columns(
+        pl.col("cpu_pct").fill_nan(None), pl.Series("step", d.step_s).gather(procs["i"]))
+        .group_by("job").agg(pl.col("user").drop_nulls().mode().sort().first(),
+                             ((pl.col("cpu_pct") * pl.col("step")).sum() / 100.0).alias("cpu_s"))
+        .iter_rows(named=True)}
     out = []
-    for job, g in per.group_by("job", maintain_order=True):
+    for (job,), g in d.jobs().group_by("job", maintain_order=True):
         rows = g["i"].to_numpy()
-        users = d.procs.filter(pl.col("job") == job[0])["user"].drop_nulls()
         cpu = g["cpu_pct"].fill_nan(None).drop_nulls().to_numpy()
-        cpu_s = np.nansum(g["cpu_pct"].to_numpy() * d.step_s[rows]) / 100.0
         out.append({
-            "job": job[0], "user": users.mode().sort()[0] if users.len() else None,
+            "job": job, "user": totals[job]["user"],
             "first_seen": float(d.t[rows[0]]), "last_seen": float(d.t[rows[-1]]),
             "samples": int(len(rows)),
-            "cpu_s": float(cpu_s),
+            "cpu_s": float(totals[job]["cpu_s"]),
             "job_cpu_pct": float(cpu.mean() / cores) if cpu.size else None,
             "peak_rss": float(g["rss"].max()),
             **_node_means(d.metrics, rows),

@@ -203,3 +203,12 @@ def test_real_tacc_stats_fleet_finds_the_odd_node_of_a_job(tmp_path):
     odd = f.outliers.filter(pl.col("peers") == "job 1836850")
     assert set(odd["host"]) == {"c414-901"} and "disk_Bps" in set(odd["metric"])
     assert f.errors.height == 0
+
+
+def test_fleet_cpu_hours_are_those_of_paratune_jobs(fleet_dir):
+    from analyzer.jobs import job_table
+    from analyzer.load import load
+    f = assemble(run_units(plan([fleet_dir]), workers=1))
+    jobs = job_table(load([fleet_dir]))
+    assert f.jobs["cpu_hours"].to_list() == pytest.approx(jobs["cpu_hours"].to_list(), rel=1e-12)
+    assert f.jobs["nodes"].to_list() == jobs["nodes"].cast(pl.UInt32).to_list()
