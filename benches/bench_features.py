@@ -7,7 +7,10 @@ Run side by side in one session (about a minute and a half on the 2-core VM):
 The medians are in pytest-benchmark's table, one group per comparison; the
 ratios (other / paratune, higher is better for paratune) are printed after
 the tests.  Targets: >= 3x polars on the statistics, >= 100x tsfresh's
-MinimalFCParameters on feature extraction.
+MinimalFCParameters on feature extraction.  test_features_by_length sweeps the
+series length (60 s to 1 day) at a constant SWEEP_POINTS samples in all, and
+after the ratios prints each tool's fit time = a * series + b * samples, which
+separates the per-series fixed cost (a) from the per-sample cost (b).
 
 Data: RECORDED is the busy % of all CPUs (from /proc/stat, 1 Hz) recorded for
 62 s on the 2-core development VM while stress-ng ran (8 s idle, --cpu 2 for
@@ -43,6 +46,8 @@ STATS = ("mean", "std", "min", "max", "p5", "p25", "p50", "p75", "p95", "skew", 
 THRESHOLD = 90.0
 N_LONG = 1 << 20  # 12 days of seconds
 M_LONG = 4
+SWEEP_POINTS = 518_400  # 6 days of seconds: 8640 x 60 s ... 6 x 86400 s; tsfresh ~1.2 s a round at 60 s
+SWEEP_LENGTHS = (60, 600, 3600, 86_400)
 MEDIANS: dict[str, float] = {}
 
 
@@ -136,6 +141,8 @@ def _write_ratios(tr):
              ("4x131072: tsfresh minimal", "tsfresh_long", "paratune_long", 100.0),
              ("256x4096: tsfresh minimal", "tsfresh_short", "paratune_short", 100.0),
              ("1x65536: catch22", "catch22", "paratune_catch22", None)]
+    pairs += [(f"{SWEEP_POINTS // n}x{n}: tsfresh minimal", f"tsfresh_n{n}", f"paratune_n{n}", 100.0)
+              for n in SWEEP_LENGTHS]
     for label, other, ours, target in pairs:
         if other in MEDIANS and ours in MEDIANS:
             ratio = MEDIANS[other] / MEDIANS[ours]
@@ -146,6 +153,13 @@ def _write_ratios(tr):
     if "paratune_features_1M" in MEDIANS:
         tr.write_line("  paratune, all 16 features on 4x1M (with the spectrum): "
                       f"{MEDIANS['paratune_features_1M'] * 1e3:.2f} ms")
+    for tool in ("tsfresh", "paratune"):
+        lengths = [n for n in SWEEP_LENGTHS if f"{tool}_n{n}" in MEDIANS]
+        if len(lengths) >= 2:  # least squares of the medians on (series, samples)
+            A = np.array([[SWEEP_POINTS // n, SWEEP_POINTS // n * n] for n in lengths], float)
+            (a, b), *_ = np.linalg.lstsq(A, [MEDIANS[f"{tool}_n{n}"] for n in lengths], rcond=None)
+            tr.write_line(f"  fit {tool:8s} over {len(lengths)} lengths: {a * 1e6:8.2f} us a series"
+                          f" + {b * 1e9:6.2f} ns a sample")
 
 
 def _run(benchmark, key, fn, *args, rounds=5):
@@ -231,6 +245,17 @@ def test_features_long(benchmark, tsfresh, key):
 @pytest.mark.parametrize("key", ["paratune_short", "tsfresh_short"])
 def test_features_short(benchmark, tsfresh, key):
     _features_vs_tsfresh(benchmark, tsfresh, 256, 4096, key)
+
+
+@pytest.mark.parametrize("tool", ["paratune", "tsfresh"])
+@pytest.mark.parametrize("n", [
+    pytest.param(n, id=f"n{n}",
+                 marks=pytest.mark.benchmark(group=f"features {SWEEP_POINTS // n} series x {n} s"))
+    for n in SWEEP_LENGTHS])
+def test_features_by_length(benchmark, tsfresh, n, tool):
+    # same convention as test_features_long/short: tsfresh's long-format frame
+    # is built outside the timing, so neither side pays for a data conversion
+    _features_vs_tsfresh(benchmark, tsfresh, SWEEP_POINTS // n, n, f"{tool}_n{n}")
 
 
 @pytest.mark.benchmark(group="features 1 series x 65536 s")
