@@ -22,6 +22,11 @@ BUSY_STATES = ("user", "nice", "system", "irq", "softirq", "steal")
 """States that count as busy; idle and iowait are not (guest is inside user)."""
 TOTAL_STATES = tuple(s for s in CPU_STATES if not s.startswith("guest"))
 
+NOT_DERIVED = frozenset({"nets", "ib", "rapl", "gpus", "fs"})
+"""Per-item detail no metric here reads (node totals of the network are
+columns of their own): ``load`` leaves them undecompressed, a fifth of a
+node-day's reading."""
+
 PROC_COLUMNS = ("i", "pid", "ppid", "starttime", "uid", "user", "comm", "state", "job",
                 "threads", "cpu_pct", "rss", "read_Bps", "write_Bps")
 

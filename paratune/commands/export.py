@@ -44,7 +44,7 @@ def run(args) -> int:
     from analyzer.load import load
 
     fmt = args.format or (_SUFFIX.get(args.output.suffix.lower(), "parquet") if args.output else "parquet")
-    traces = load(args.paths, args.start, args.end, args.job)
+    traces = load(args.paths, args.start, args.end, args.job, skip=frozenset())
     out = _output(args, fmt)
     inputs = {p.resolve() for t in traces for p in t.files}
     if out.resolve() in inputs:

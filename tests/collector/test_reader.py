@@ -114,6 +114,21 @@ def test_finished_file(tmp_path):
     assert tf.table.column("ts").type == pa.timestamp("us", tz="UTC")
 
 
+def test_skipped_columns_are_left_out_and_the_rest_is_unchanged(tmp_path):
+    seg = write_segment(tmp_path, flushes=2)
+    whole = read_trace(seg.path).table
+    skip = frozenset({"nets", "procs"})
+    part = read_trace(seg.path, skip).table
+    assert part.schema.names == [n for n in schema.FIELDS if n not in skip]
+    assert part.equals(whole.drop_columns(sorted(skip)))
+    data = seg.path.read_bytes()                          # the footer gone: read as a stream
+    cut = tmp_path / "cut.arrow"
+    cut.write_bytes(data[:len(data) - 40])
+    tf = read_trace(cut, skip)
+    assert tf.recovered and tf.table.schema.names == part.schema.names
+    assert tf.table.equals(part.slice(0, tf.table.num_rows))
+
+
 # ---- things that are not paratune traces -------------------------------------------
 
 def _arrow_file(path: Path, table: pa.Table) -> Path:
