@@ -444,10 +444,12 @@ def _cap(run: _Run, phases: list[Phase], limit: int) -> list[Phase]:
         return run.cost(p.start_i, q.end_i) - run.cost(p.start_i, p.end_i) - run.cost(q.start_i, q.end_i)
 
     def merge(i: int) -> None:
+        nonlocal inc
         phases[i:i + 2] = [run.phase(phases[i].start_i, phases[i + 1].end_i)]
-        del inc[i]
+        inc = np.delete(inc, i)
 
-    inc = [rise(i) for i in range(len(phases) - 1)]
+    # an array, not a list: np.argmin of a list converts all of it at every merge
+    inc = np.array([rise(i) for i in range(len(phases) - 1)], dtype=np.float64)
     while len(phases) > limit:
         i = int(np.argmin(inc))
         merge(i)

@@ -17,6 +17,27 @@ from analyzer.kernels._detect import _keyed_slope
 ATTRIBUTION = ("hog_pid", "hog_comm", "hog_user", "leak_pid", "leak_comm")
 
 
+class Attribution:
+    """Who is behind a signal at each sample (None where nobody is), looked up
+    only when asked: the rules name a process at a few peaks, and a node-day's
+    86,400 Python values per name cost more than the signal itself."""
+
+    def __init__(self, rows: np.ndarray, values: pl.Series):
+        self._rows = rows                 # per sample: a row of ``values``, or -1
+        self._values = values
+
+    @classmethod
+    def nobody(cls, n: int) -> "Attribution":
+        return cls(np.full(n, -1, dtype=np.int64), pl.Series([], dtype=pl.Null))
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def __getitem__(self, i: int):
+        r = int(self._rows[i])
+        return None if r < 0 else self._values[r]
+
+
 @dataclass(frozen=True)
 class Run:
     """Which processes are the run: a job's, else one process family's."""
@@ -122,12 +143,6 @@ def identify_run(procs: pl.DataFrame, job: str | None = None) -> Run:
     return fam.busiest(job)
 
 
-def _scatter(n: int, idx, values, fill=np.nan) -> np.ndarray:
-    out = np.full(n, fill, dtype=np.float64)
-    out[np.asarray(idx, dtype=np.int64)] = np.asarray(values, dtype=np.float64)
-    return out
-
-
 def _segments(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Start of each run of equal keys in a sorted array, and the run lengths."""
     starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]]) if keys.size else np.empty(0, np.int64)
@@ -177,42 +192,45 @@ def run_signals(procs: pl.DataFrame, n: int, run: Run) -> tuple[dict, dict]:
         ok = counts >= 2
         sig["rank_spread"][ri[starts][ok]] = spread[ok]
         sig["rank_mean"][ri[starts][ok]] = mean[ok]
-    who = {k: [None] * n for k in ATTRIBUTION}
     other = np.flatnonzero(~in_run & valid)
     oi, oc = i[other], cpu[other]
     starts, counts = _segments(oi)
+    hog = np.full(n, -1, dtype=np.int64)          # per sample: the hog's row in procs
     if starts.size:
         top = np.maximum.reduceat(oc, starts)
         seg = np.repeat(np.arange(starts.size), counts)
         hits = np.flatnonzero(oc == top[seg])
         _, first = np.unique(seg[hits], return_index=True)
         rows = other[hits[first]]
-        rows = order[rows] if order is not None else rows
+        hog[oi[starts]] = order[rows] if order is not None else rows
         sig["hog_cpu"][oi[starts]] = top
-        for k, (pid, comm, user) in zip(oi[starts].tolist(),
-                                        procs[rows].select("pid", "comm", "user").iter_rows()):
-            who["hog_pid"][k], who["hog_comm"][k], who["hog_user"][k] = pid, comm, user
+    who = {"hog_pid": Attribution(hog, procs["pid"]), "hog_comm": Attribution(hog, procs["comm"]),
+           "hog_user": Attribution(hog, procs["user"]),
+           "leak_pid": Attribution.nobody(n), "leak_comm": Attribution.nobody(n)}
     return sig, who
 
 
-def leak_signals(procs: pl.DataFrame, t: np.ndarray, n: int) -> tuple[np.ndarray, list, list]:
-    """Largest RSS trend (bytes/s) among processes above LEAK_MIN_RSS, per sample."""
-    p = procs.select("i", "pid", "starttime", "comm", "rss")
-    if p.height == 0:
-        return np.full(n, np.nan), [None] * n, [None] * n
-    # numpy's lexsort: a third of polars' multi-key sort here, far less under load
-    p = p[np.lexsort((p["i"].to_numpy(), p["starttime"].to_numpy(), p["pid"].to_numpy()))]
-    pid = p["pid"].to_numpy()
-    start = p["starttime"].to_numpy()
-    new_key = np.ones(p.height, dtype=bool)
-    new_key[1:] = (pid[1:] != pid[:-1]) | (start[1:] != start[:-1])
-    rows = p["i"].to_numpy()
-    slope = _keyed_slope(t[rows], p["rss"].to_numpy().astype(np.float64), new_key, config.LEAK_TAU_S)
-    p = p.with_columns(pl.Series("slope", slope)).filter(
-        (pl.col("rss") >= config.LEAK_MIN_RSS) & pl.col("slope").is_not_nan())
-    top = p.sort("slope", descending=True, maintain_order=True).group_by("i", maintain_order=True).first()
-    sig = _scatter(n, top["i"], top["slope"])
-    pids, comms = [None] * n, [None] * n
-    for i, pid_, comm in top.select("i", "pid", "comm").iter_rows():
-        pids[i], comms[i] = pid_, comm
-    return sig, pids, comms
+def leak_signals(procs: pl.DataFrame, t: np.ndarray, n: int) -> tuple[np.ndarray, Attribution, Attribution]:
+    """Largest RSS trend (bytes/s) among processes above LEAK_MIN_RSS, per sample,
+    and the pid and command of the process it belongs to."""
+    if procs.height == 0:
+        return np.full(n, np.nan), Attribution.nobody(n), Attribution.nobody(n)
+    pid = procs["pid"].to_numpy()
+    start = procs["starttime"].to_numpy()
+    i = procs["i"].to_numpy()
+    rss = procs["rss"].to_numpy().astype(np.float64, copy=False)
+    order = np.lexsort((i, start, pid))           # each process's samples in time order
+    pid_s, start_s = pid[order], start[order]
+    new_key = np.ones(order.size, dtype=bool)
+    new_key[1:] = (pid_s[1:] != pid_s[:-1]) | (start_s[1:] != start_s[:-1])
+    slope = _keyed_slope(t[i[order]], rss[order], new_key, config.LEAK_TAU_S)
+    cand = np.flatnonzero((rss[order] >= config.LEAK_MIN_RSS) & ~np.isnan(slope))
+    # per sample the steepest; a tie goes to the first in (pid, starttime) order
+    cand = cand[np.lexsort((cand, -slope[cand], i[order][cand]))]
+    first = cand[np.r_[True, i[order][cand][1:] != i[order][cand][:-1]]] if cand.size else cand
+    sig = np.full(n, np.nan)
+    at = i[order][first]
+    sig[at] = slope[first]
+    rows = np.full(n, -1, dtype=np.int64)
+    rows[at] = order[first]
+    return sig, Attribution(rows, procs["pid"]), Attribution(rows, procs["comm"])
