@@ -20,11 +20,9 @@ from __future__ import annotations
 import collections
 import errno
 import fcntl
-import importlib.abc
 import logging
 import os
 import re
-import sys
 import threading
 import time
 from datetime import datetime, timezone
@@ -34,6 +32,7 @@ import pyarrow as pa
 
 from collector.reader import FINAL_SUFFIX, PART_SUFFIX, StreamScan
 from collector.schema import arrow_schema
+from paratune.imports import absent
 
 log = logging.getLogger("paratune.record")
 
@@ -106,13 +105,6 @@ def segment_path(output: Path, host: str, ts_us: int) -> Path:
     return folder / (name + FINAL_SUFFIX)
 
 
-class _NoPandas(importlib.abc.MetaPathFinder):
-    def find_spec(self, name, path=None, target=None):
-        if name == "pandas" or name.startswith("pandas."):
-            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
-        return None
-
-
 def skip_pandas() -> None:
     """Let pyarrow settle, without importing it, that pandas is absent.
 
@@ -121,14 +113,8 @@ def skip_pandas() -> None:
     CPU and ~45 MB of memory.  Call once, before any conversion; pyarrow keeps
     the answer for the life of the process.  No effect if pandas is loaded.
     """
-    if "pandas" in sys.modules:
-        return
-    finder = _NoPandas()
-    sys.meta_path.insert(0, finder)
-    try:
+    with absent("pandas"):
         pa.array([0])
-    finally:
-        sys.meta_path.remove(finder)
 
 
 def rows_to_batch(rows: list[dict], schema: pa.Schema) -> pa.RecordBatch:
