@@ -35,6 +35,10 @@ def add_arguments(p):
                        help="run on this Dask scheduler (tcp://host:8786) instead of local workers")
     fleet.add_argument("--out", metavar="FILE.parquet",
                        help="also write the node table here (jobs, outliers, anomalies next to it)")
+    fleet.add_argument("--cache", metavar="DIR", type=Path,
+                       help="keep node-day summaries here (default $PARATUNE_CACHE/fleet, else "
+                            "~/.cache/paratune/fleet): finished node-days are analysed once")
+    fleet.add_argument("--no-cache", action="store_true", help="analyse every node-day, keep nothing")
 
 
 def run(args) -> int:
@@ -52,8 +56,8 @@ def run(args) -> int:
         units = plan(args.paths)
         if args.fleet or hosts(units) > 1:
             return _fleet(args, units, err)
-    if args.out or args.workers or args.scheduler:
-        raise ParatuneError("--out, --workers and --scheduler are for fleets: several hosts or --fleet")
+    if args.out or args.workers or args.scheduler or args.cache:
+        raise ParatuneError("--out, --workers, --scheduler and --cache are for fleets: several hosts or --fleet")
     # imported here, not above: a fleet's parent only plans and tabulates, and
     # numba's ~1 s import would delay every worker's start
     from analyzer.analysis import analyze_trace
@@ -95,11 +99,23 @@ def _fleet(args, units, err) -> int:
         raise ParatuneError("--plot draws one node's run; for a fleet use --json or --out")
     if args.out and Path(args.out).suffix.lower() != ".parquet":
         raise ParatuneError(f"--out {args.out}: the file must end in .parquet")
+    from analyzer.summary_cache import SummaryCache, default_root
+
+    cache = None if args.no_cache else SummaryCache(args.cache or default_root())
+    keys = {(u.host, u.day): cache.key(u, args.start, args.end) for u in units} if cache else {}
+    results = [r for r in (cache.get(keys[u.host, u.day]) for u in units) if r] if cache else []
+    done = {(r["node"]["host"], r["node"]["day"]) for r in results}
+    todo = [u for u in units if (u.host, u.day) not in done]
+
+    def finished(result: dict) -> None:
+        progress.advance(task)
+        if cache:
+            cache.put(keys[result["node"]["host"], result["node"]["day"]], result)
+
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                   console=err, transient=True, disable=not err.is_terminal) as progress:
-        task = progress.add_task("analysing node-days", total=len(units))
-        results = run_units(units, args.start, args.end, args.workers, args.scheduler,
-                            done=lambda r: progress.advance(task))
+        task = progress.add_task("analysing node-days", total=len(units), completed=len(results))
+        results += run_units(todo, args.start, args.end, args.workers, args.scheduler, done=finished)
     from analyzer.report import fleet as report    # after the run: it pulls in the analyzer
 
     fleet = assemble(results)

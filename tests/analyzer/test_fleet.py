@@ -170,6 +170,49 @@ def test_fleet_options_need_a_fleet():
     assert r.returncode != 0 and "are for fleets" in r.stderr
 
 
+def test_cached_summaries_equal_fresh_ones_and_miss_when_a_file_changes(fleet_dir, tmp_path):
+    import shutil
+
+    from analyzer.summary_cache import SummaryCache
+    root = tmp_path / "f"
+    shutil.copytree(fleet_dir, root)
+    units = plan([root])
+    cache = SummaryCache(tmp_path / "cache")
+    fresh = {u.host: summarize(u) for u in units}
+    for u in units:
+        assert cache.get(cache.key(u, None, None)) is None
+        cache.put(cache.key(u, None, None), fresh[u.host])
+    entry = next((tmp_path / "cache").rglob("*.json.gz"))
+    assert entry.stat().st_mode & 0o777 == 0o600
+    for u in units:
+        assert cache.get(cache.key(u, None, None)) == fresh[u.host]
+    assert cache.key(units[0], "+10s", None) != cache.key(units[0], None, None)
+    # a file that changes (appended, rewritten) is another key; a torn entry is a miss
+    f = Path(units[0].files[0])
+    f.write_bytes(f.read_bytes())
+    assert cache.get(cache.key(units[0], None, None)) is None
+    torn = cache.path(cache.key(units[1], None, None))
+    torn.write_bytes(torn.read_bytes()[:-9])
+    assert sum(cache.get(cache.key(u, None, None)) is not None for u in units) == len(units) - 2
+    # a file being written and an unreadable unit are never kept
+    part = units[1].files[0] + ".part"
+    assert cache.key(type(units[1])(units[1].host, units[1].day, (part,)), None, None) is None
+    cache.put(cache.key(units[2], None, None), {"node": {"error": "damaged"}, "jobs": [], "anomalies": []})
+    assert cache.get(cache.key(units[2], None, None)) == fresh[units[2].host]
+
+
+def test_cli_second_fleet_run_comes_from_the_cache(fleet_dir, tmp_path):
+    cache = tmp_path / "cache"
+    first = _cli(fleet_dir, "--json", "--workers", "1", "--cache", cache)
+    assert first.returncode == 0, first.stderr
+    assert len(list(cache.rglob("*.json.gz"))) == len(NODES)
+    second = _cli(fleet_dir, "--json", "--workers", "1", "--cache", cache)
+    fresh = _cli(fleet_dir, "--json", "--workers", "1", "--no-cache")
+    assert json.loads(second.stdout) == json.loads(first.stdout) == json.loads(fresh.stdout)
+    r = _cli(SAMPLES / "lammps.arrow", "--cache", cache)
+    assert r.returncode != 0 and "are for fleets" in r.stderr
+
+
 @pytest.mark.slow
 def test_dask_local_cluster_gives_the_single_process_result(fleet_dir):
     distributed = pytest.importorskip("distributed")
@@ -178,7 +221,7 @@ def test_dask_local_cluster_gives_the_single_process_result(fleet_dir):
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                                   dashboard_address=None) as cluster:
         on_dask = assemble(run_units(units, scheduler=cluster.scheduler_address))
-        r = _cli(fleet_dir, "--json", "--scheduler", cluster.scheduler_address)
+        r = _cli(fleet_dir, "--json", "--scheduler", cluster.scheduler_address, "--no-cache")
     for name in ("nodes", "jobs", "job_nodes", "anomalies", "outliers"):
         assert getattr(one, name).equals(getattr(on_dask, name)), name
     assert r.returncode == 0, r.stderr

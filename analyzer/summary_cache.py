@@ -1,0 +1,105 @@
+"""Fleet summaries of finished node-days, kept so a cluster's history is analysed once.
+
+A unit's summary (``fleet.summarize``) is a function of its files' bytes and
+of the code that reads and analyses them, so the key hashes both: each
+file's path, size and modification time, the time range, and the source of
+``analyzer/`` and ``collector/``.  A rewritten file, an edited threshold or
+another paratune version misses; nothing stale is served.  Units with a file
+still being written (``.part``) and units that could not be read are never
+kept.
+
+Entries are gzipped JSON -- not pickle: a cache directory must not be a way
+to run code -- written under a unique temporary name and renamed, mode 0600
+(summaries name users and jobs).  No fsync: a lost or torn entry (gzip's CRC
+catches it) is only recomputed.
+"""
+from __future__ import annotations
+
+import functools
+import gzip
+import hashlib
+import json
+import os
+import tempfile
+import zlib
+from pathlib import Path
+
+from analyzer.fleet import Unit
+from collector.reader import PART_SUFFIX
+
+CACHE_FORMAT = "1"
+ENTRY_MODE = 0o600
+_PACKAGES = ("analyzer", "collector")
+
+
+def default_root() -> Path:
+    """``$PARATUNE_CACHE``, else ``$XDG_CACHE_HOME/paratune``, else ``~/.cache/paratune``; plus ``/fleet``."""
+    if os.environ.get("PARATUNE_CACHE"):
+        return Path(os.environ["PARATUNE_CACHE"]) / "fleet"
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "paratune" / "fleet"
+
+
+@functools.lru_cache(maxsize=1)
+def code_version() -> str:
+    """A hash of every module that decides what a summary holds."""
+    h = hashlib.sha256(CACHE_FORMAT.encode())
+    root = Path(__file__).resolve().parents[1]
+    for pkg in _PACKAGES:
+        for path in sorted((root / pkg).rglob("*.py")):
+            h.update(str(path.relative_to(root)).encode())
+            h.update(path.read_bytes())
+    return h.hexdigest()[:16]
+
+
+class SummaryCache:
+    def __init__(self, root: Path | str):
+        self.dir = Path(root) / code_version()
+        self.hits = self.stored = 0
+
+    def key(self, unit: Unit, start: str | None, end: str | None) -> str | None:
+        """The unit's key, or None when it must not be cached."""
+        h = hashlib.sha256(json.dumps([start, end]).encode())
+        for f in unit.files:
+            if f.endswith(PART_SUFFIX):
+                return None
+            try:
+                st = os.stat(f)
+            except OSError:
+                return None
+            h.update(f"{os.path.abspath(f)}\0{st.st_size}\0{st.st_mtime_ns}\0".encode())
+        return h.hexdigest()
+
+    def path(self, key: str) -> Path:
+        return self.dir / key[:2] / f"{key}.json.gz"
+
+    def get(self, key: str | None) -> dict | None:
+        if key is None:
+            return None
+        try:
+            summary = json.loads(gzip.decompress(self.path(key).read_bytes()))
+        except (OSError, EOFError, ValueError, zlib.error):
+            return None          # absent, unreadable or torn: recompute
+        self.hits += 1
+        return summary
+
+    def put(self, key: str | None, summary: dict) -> None:
+        """Keep a summary; a cache that cannot be written only costs time."""
+        if key is None or summary["node"].get("error"):
+            return
+        path = self.path(key)
+        data = gzip.compress(json.dumps(summary, separators=(",", ":")).encode(), compresslevel=6)
+        try:
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=".", dir=path.parent)
+            try:
+                with os.fdopen(fd, "wb") as fh:
+                    os.fchmod(fh.fileno(), ENTRY_MODE)
+                    fh.write(data)
+                os.replace(tmp, path)
+            except BaseException:
+                Path(tmp).unlink(missing_ok=True)
+                raise
+        except OSError:
+            return
+        self.stored += 1
