@@ -11,7 +11,10 @@ Each result carries node-days per second, the projected time for 1000
 node-days at that rate, and the peak RSS of the largest process of the run
 (``wait4``; the Dask workers are not children of the command, so not there).
 Memory is independent of N if that peak does not grow with
-PARATUNE_BENCH_NODE_DAYS (run with 4 and 16 to see).
+PARATUNE_BENCH_NODE_DAYS (run with 4 and 16 to see).  Every run but the
+cached one passes --no-cache; test_fleet_from_the_cache times the run after
+one that filled a fresh cache (every node-day finished, unchanged): what a
+nightly re-analysis of a cluster's history costs.
 """
 import os
 import subprocess
@@ -41,6 +44,7 @@ def fleet(tmp_path_factory):
 
 def _analyze(root: Path, *args: str) -> int:
     """Run the command; return the peak RSS (KiB) of its largest process."""
+    args = args if "--cache" in args else (*args, "--no-cache")
     p = subprocess.Popen([sys.executable, "-m", "paratune.cli", "analyze", str(root), "--json", *args],
                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=ROOT)
     _, status, usage = os.wait4(p.pid, 0)
@@ -63,6 +67,15 @@ def test_fleet_local_workers(benchmark, fleet, workers):
     _analyze(fleet, "--workers", str(workers))          # numba cache warm
     peaks = []
     benchmark.pedantic(lambda: peaks.append(_analyze(fleet, "--workers", str(workers))),
+                       rounds=3, warmup_rounds=0)
+    _record(benchmark, peaks)
+
+
+def test_fleet_from_the_cache(benchmark, fleet, tmp_path):
+    cache = str(tmp_path / "cache")
+    _analyze(fleet, "--workers", "2", "--cache", cache)      # fills it
+    peaks = []
+    benchmark.pedantic(lambda: peaks.append(_analyze(fleet, "--workers", "2", "--cache", cache)),
                        rounds=3, warmup_rounds=0)
     _record(benchmark, peaks)
 
