@@ -47,9 +47,11 @@ def top_processes(derived: Derived, limit: int = TOP_PROCESSES) -> pl.DataFrame:
                 pl.col("cpu_pct").mean().alias("cpu_pct_mean"), pl.col("rss").max().alias("rss_max"),
                 (pl.col("read_Bps") * pl.col("step")).sum().alias("read_bytes"),
                 (pl.col("write_Bps") * pl.col("step")).sum().alias("write_bytes")))
+    # a total order (ties by pid, start), and the total summed in it: group_by
+    # hands groups over in a different order every run
+    agg = agg.sort(["cpu_s", "pid", "starttime"], descending=[True, False, False], nulls_last=True)
     total = agg["cpu_s"].sum() or 1.0
-    return (agg.with_columns((pl.col("cpu_s") / total).alias("share"))
-            .sort("cpu_s", descending=True, nulls_last=True).head(limit)
+    return (agg.with_columns((pl.col("cpu_s") / total).alias("share")).head(limit)
             .select("pid", "comm", "user", "job", "cpu_s", "share", "cpu_pct_mean", "rss_max",
                     "read_bytes", "write_bytes"))
 

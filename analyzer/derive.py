@@ -80,6 +80,9 @@ class Derived:
 def _numpy(col: pa.ChunkedArray | pa.Array, dtype=np.float64) -> tuple[np.ndarray, np.ndarray]:
     """Values and validity of an Arrow column as numpy (nulls -> 0 / False)."""
     arr = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+    if arr.null_count == 0:       # the usual case: no mask to build, nothing to fill
+        # a copy: Arrow's zero-copy view is read-only, another array type to numba
+        return np.array(arr.to_numpy(zero_copy_only=False), dtype=dtype), np.ones(len(arr), dtype=bool)
     valid = ~np.asarray(arr.is_null().to_numpy(zero_copy_only=False), dtype=bool)
     values = arr.fill_null(0).to_numpy(zero_copy_only=False)
     return values.astype(dtype, copy=False), valid
