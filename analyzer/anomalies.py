@@ -37,7 +37,7 @@ def signals(derived: Derived, run: Run) -> tuple[dict, dict]:
     sig = dict(derived.metrics)
     run_sig, who = run_signals(derived.procs, n, run)
     sig.update(run_sig)
-    sig["leak_slope"], who["leak_pid"], who["leak_comm"] = leak_signals(derived.procs, derived.t, n)
+    sig["leak_slope"], who["leak_pid"], who["leak_comm"] = leak_signals(derived.procs, derived.t, n, derived.proc_order)
     for rule in RULES:
         for f in rule.filters:
             sig[f.name] = FILTERS[f.kind](derived.t, np.ascontiguousarray(sig[f.source], dtype=np.float64),

@@ -55,6 +55,7 @@ class Derived:
     procs: pl.DataFrame                # long: one row per (sample, process), see PROC_COLUMNS
     gaps: list[Gap] = field(default_factory=list)
     cpus: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))  # CPU of each core_busy column
+    proc_order: np.ndarray | None = None   # rows of procs sorted by (pid, starttime, i): each process in time order
 
     @property
     def n(self) -> int:
@@ -262,12 +263,13 @@ def _system(table, dt, ok, metrics):
         metrics[col] = _gauge(table.column(col))
 
 
-def _processes(table, t, ok, clk_tck: float) -> pl.DataFrame:
+def _processes(table, t, ok, clk_tck: float) -> tuple[pl.DataFrame, np.ndarray]:
+    """The long process frame, and its rows in (pid, starttime, sample) order."""
     items, rows = _nested(table, "procs")
     if len(items) == 0:
         return pl.DataFrame(schema={c: (pl.Float64 if c.endswith(("pct", "Bps")) else None)
                                     for c in PROC_COLUMNS}).select(
-            pl.col("i").cast(pl.Int64), *[pl.col(c) for c in PROC_COLUMNS[1:]])
+            pl.col("i").cast(pl.Int64), *[pl.col(c) for c in PROC_COLUMNS[1:]]), np.empty(0, dtype=np.int64)
     pid = items.field("pid").to_numpy(zero_copy_only=False).astype(np.int64)
     start = _numpy(items.field("starttime"), np.uint64)[0]
     order = np.lexsort((rows, start, pid))
@@ -299,7 +301,7 @@ def _processes(table, t, ok, clk_tck: float) -> pl.DataFrame:
         "read_Bps": keyed("read_bytes"), "write_Bps": keyed("write_bytes"),
     }
     return pl.DataFrame({k: (pl.from_arrow(v) if isinstance(v, pa.Array) else v)
-                         for k, v in cols.items()})
+                         for k, v in cols.items()}), order
 
 
 def derive(table: pa.Table, metadata: dict[str, str]) -> Derived:
@@ -320,6 +322,7 @@ def derive(table: pa.Table, metadata: dict[str, str]) -> Derived:
     _network(table, dt, ok, metrics)
     _disks(table, dt, ok, n, metrics)
     _system(table, dt, ok, metrics)
-    procs = _processes(table, t, ok, float(metadata.get("clk_tck", 100) or 100))
+    procs, order = _processes(table, t, ok, float(metadata.get("clk_tck", 100) or 100))
     return Derived(host=metadata.get("host", "?"), metadata=metadata, t=t, interval_s=interval,
-                   metrics=metrics, core_busy=core_busy, procs=procs, gaps=gaps, cpus=cpus)
+                   metrics=metrics, core_busy=core_busy, procs=procs, gaps=gaps, cpus=cpus,
+                   proc_order=order)

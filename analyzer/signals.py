@@ -12,7 +12,7 @@ import numpy as np
 import polars as pl
 
 from analyzer import config
-from analyzer.kernels._detect import _keyed_slope
+from analyzer.kernels._detect import _argmax_by_key, _keyed_slope
 
 ATTRIBUTION = ("hog_pid", "hog_comm", "hog_user", "leak_pid", "leak_comm")
 
@@ -210,27 +210,30 @@ def run_signals(procs: pl.DataFrame, n: int, run: Run) -> tuple[dict, dict]:
     return sig, who
 
 
-def leak_signals(procs: pl.DataFrame, t: np.ndarray, n: int) -> tuple[np.ndarray, Attribution, Attribution]:
+def leak_signals(procs: pl.DataFrame, t: np.ndarray, n: int,
+                 order: np.ndarray | None = None) -> tuple[np.ndarray, Attribution, Attribution]:
     """Largest RSS trend (bytes/s) among processes above LEAK_MIN_RSS, per sample,
-    and the pid and command of the process it belongs to."""
+    and the pid and command of the process it belongs to.  ``order``: the rows
+    sorted by (pid, starttime, i), when the caller has it (``Derived.proc_order``)."""
     if procs.height == 0:
         return np.full(n, np.nan), Attribution.nobody(n), Attribution.nobody(n)
     pid = procs["pid"].to_numpy()
     start = procs["starttime"].to_numpy()
     i = procs["i"].to_numpy()
     rss = procs["rss"].to_numpy().astype(np.float64, copy=False)
-    order = np.lexsort((i, start, pid))           # each process's samples in time order
+    if order is None:
+        order = np.lexsort((i, start, pid))       # each process's samples in time order
     pid_s, start_s = pid[order], start[order]
     new_key = np.ones(order.size, dtype=bool)
     new_key[1:] = (pid_s[1:] != pid_s[:-1]) | (start_s[1:] != start_s[:-1])
-    slope = _keyed_slope(t[i[order]], rss[order], new_key, config.LEAK_TAU_S)
-    cand = np.flatnonzero((rss[order] >= config.LEAK_MIN_RSS) & ~np.isnan(slope))
-    # per sample the steepest; a tie goes to the first in (pid, starttime) order
-    cand = cand[np.lexsort((cand, -slope[cand], i[order][cand]))]
-    first = cand[np.r_[True, i[order][cand][1:] != i[order][cand][:-1]]] if cand.size else cand
+    i_s, rss_s = i[order], rss[order]
+    slope = _keyed_slope(t[i_s], rss_s, new_key, config.LEAK_TAU_S)
+    # per sample the steepest above the size floor; a tie goes to the first in
+    # (pid, starttime) order, the order of these rows
+    best = _argmax_by_key(i_s, np.where(rss_s >= config.LEAK_MIN_RSS, slope, np.nan), n)
+    at = np.flatnonzero(best >= 0)
     sig = np.full(n, np.nan)
-    at = i[order][first]
-    sig[at] = slope[first]
+    sig[at] = slope[best[at]]
     rows = np.full(n, -1, dtype=np.int64)
-    rows[at] = order[first]
+    rows[at] = order[best[at]]
     return sig, Attribution(rows, procs["pid"]), Attribution(rows, procs["comm"])

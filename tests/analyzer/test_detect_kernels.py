@@ -1,0 +1,102 @@
+"""The detector kernels (analyzer/kernels/_detect.py) against plain-Python
+references written from their definitions, over NaN, empty, length-1,
+constant and irregularly spaced inputs."""
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from analyzer.kernels._detect import _argmax_by_key, _baseline, _events, _keyed_slope, _slope
+from tests.naive import detect as naive
+
+T0 = 1.7e9
+
+
+def _same(got, want, rtol=1e-7):
+    got, want = np.asarray(got, dtype=np.float64), np.asarray(want, dtype=np.float64)
+    assert got.shape == want.shape
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+    np.testing.assert_allclose(got[~np.isnan(got)], want[~np.isnan(want)], rtol=rtol, atol=1e-9)
+
+
+def _series(seed, n, nan_frac=0.1, irregular=True):
+    rng = np.random.default_rng(seed)
+    steps = rng.choice([1.0, 1.0, 1.0, 2.0, 7.5], n) if irregular else np.ones(n)
+    t = T0 + np.cumsum(steps)
+    x = 50.0 + 0.3 * (t - T0) + rng.normal(0.0, 5.0, n)
+    x[rng.random(n) < nan_frac] = np.nan
+    return t, x
+
+
+@pytest.mark.parametrize("n", [0, 1, 2, 3, 5, 60, 300])
+@pytest.mark.parametrize("nan_frac", [0.0, 0.2, 1.0])
+def test_slope_matches_the_weighted_least_squares_definition(n, nan_frac):
+    t, x = _series(n, n, nan_frac)
+    for tau in (10.0, 120.0):
+        _same(_slope(t, x, tau), naive.slope(t, x, tau))
+
+
+def test_slope_of_a_line_is_its_slope_and_of_a_constant_nan_or_zero():
+    t = T0 + np.arange(200.0)
+    np.testing.assert_allclose(_slope(t, 3.0 + 0.5 * (t - T0), 60.0)[10:], 0.5, rtol=1e-6)
+    flat = _slope(t, np.full(200, 7.0), 60.0)
+    assert np.all(np.isnan(flat[:3])) and np.allclose(flat[3:], 0.0, atol=1e-9)
+
+
+def test_keyed_slope_restarts_at_each_key():
+    t1, x1 = _series(1, 80)
+    t2, x2 = _series(2, 50)
+    t, x = np.r_[t1, t2], np.r_[x1, x2]
+    new_key = np.zeros(t.size, dtype=bool)
+    new_key[[0, 80]] = True
+    _same(_keyed_slope(t, x, new_key, 60.0), naive.keyed_slope(t, x, new_key, 60.0))
+    _same(_keyed_slope(t[:0], x[:0], new_key[:0], 60.0), [])
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_baseline_matches_the_gated_ewma(seed):
+    t, x = _series(seed, 400, 0.05)
+    x[150:220] *= 0.1                   # a stall: the baseline must not learn it
+    for tau, keep in ((60.0, 0.5), (300.0, 0.0)):
+        _same(_baseline(t, x, tau, keep), naive.baseline(t, x, tau, keep))
+
+
+@pytest.mark.parametrize("x", [[], [5.0], [math.nan, 5.0], [math.nan] * 4, [3.0] * 10])
+def test_baseline_edge_inputs(x):
+    x = np.array(x, dtype=np.float64)
+    t = T0 + np.arange(x.size, dtype=np.float64)
+    _same(_baseline(t, x, 30.0, 0.5), naive.baseline(t, x, 30.0, 0.5))
+
+
+@settings(max_examples=80, deadline=None)
+@given(scores=st.lists(st.one_of(st.floats(0.0, 3.0), st.just(math.nan)), max_size=120),
+       release=st.sampled_from([0.5, 0.8, 1.0]), min_s=st.sampled_from([0.0, 3.0, 10.0]),
+       hold_s=st.sampled_from([0.0, 2.0, 5.0]), seed=st.integers(0, 1000))
+def test_events_match_the_state_machine(scores, release, min_s, hold_s, seed):
+    score = np.array(scores, dtype=np.float64)
+    t, _ = _series(seed, score.size, 0.0)
+    got = [tuple(r) for r in _events(t, score, release, min_s, hold_s)]
+    want = naive.events(t, score, release, min_s, hold_s)
+    assert [(int(a), int(b), p, int(k)) for a, b, p, k in got] == want
+
+
+def test_events_of_a_plain_burst():
+    t = T0 + np.arange(100.0)
+    score = np.zeros(100)
+    score[20:50] = 2.0
+    score[35] = 0.1                     # a short dip is bridged
+    (start, end, peak, peak_i), = _events(t, score, 0.5, 10.0, 5.0)
+    assert (start, end, peak, peak_i) == (20, 49, 2.0, 20)
+    assert _events(t, np.zeros(100), 0.5, 10.0, 5.0).shape == (0, 4)
+
+
+@settings(max_examples=100, deadline=None)
+@given(data=st.lists(st.tuples(st.integers(0, 6), st.one_of(st.floats(-5, 5), st.just(math.nan),
+                                                            st.sampled_from([0.0, -0.0, 1.0]))),
+                     max_size=60))
+def test_argmax_by_key_first_on_ties_nan_never(data):
+    keys = np.array([k for k, _ in data], dtype=np.int64)
+    values = np.array([v for _, v in data], dtype=np.float64)
+    assert _argmax_by_key(keys, values, 7).tolist() == naive.argmax_by_key(keys, values, 7)

@@ -1,0 +1,87 @@
+"""Plain-Python references for analyzer/kernels/_detect.py, written from the
+definitions in its docstrings (sums over the whole past, not running state)."""
+import math
+
+import numpy as np
+
+__all__ = ["slope", "keyed_slope", "baseline", "events", "argmax_by_key"]
+
+
+def slope(t, x, tau):
+    """Exponentially weighted least-squares trend of the valid samples up to each i."""
+    out = []
+    for i in range(len(x)):
+        ok = [j for j in range(i + 1) if x[j] == x[j]]
+        w = np.array([math.exp(-(t[i] - t[j]) / tau) for j in ok])
+        u = np.array([t[j] - t[0] for j in ok])
+        v = np.array([x[j] for j in ok])
+        sw = w.sum()
+        if sw < 3.0:
+            out.append(math.nan)
+            continue
+        var = (w * u * u).sum() - (w * u).sum() ** 2 / sw
+        if var <= 1e-12 * sw:
+            out.append(math.nan)
+            continue
+        out.append(((w * u * v).sum() - (w * u).sum() * (w * v).sum() / sw) / var)
+    return out
+
+
+def keyed_slope(t, x, new_key, tau):
+    out, start = [], 0
+    for i in range(len(x) + 1):
+        if i == len(x) or (i > start and new_key[i]):
+            out += slope(t[start:i], x[start:i], tau)
+            start = i
+    return out
+
+
+def baseline(t, x, tau, keep_below):
+    """The baseline before each sample: the first valid sample, then an EWMA
+    updated only by samples at or above keep_below x the baseline."""
+    out, value, last = [], None, None
+    for ti, xi in zip(t, x):
+        out.append(math.nan if value is None else value)
+        if xi != xi:
+            continue
+        if value is None:
+            value = xi
+        elif xi >= keep_below * value:
+            value += (1.0 - math.exp(-(ti - last) / tau)) * (xi - value)
+        last = ti
+    return out
+
+
+def events(t, score, release, min_s, hold_s):
+    """(start_i, end_i, peak, peak_i) of each event, per the _event_step docstring."""
+    out, cur, state = [], None, "quiet"
+    for i, (ti, s) in enumerate(zip(t, score)):
+        if state == "quiet":
+            if s >= 1.0:
+                cur = {"start": i, "warm": i, "t0": ti, "tw": ti, "peak": s, "peak_i": i}
+                state = "candidate"
+            continue
+        if s >= release:
+            cur["warm"], cur["tw"] = i, ti
+            if s > cur["peak"]:
+                cur["peak"], cur["peak_i"] = s, i
+            if state == "candidate" and ti - cur["t0"] >= min_s:
+                state = "open"
+            continue
+        if ti - cur["tw"] >= hold_s:
+            if state == "open":
+                out.append((cur["start"], cur["warm"], cur["peak"], cur["peak_i"]))
+            state = "quiet"
+    if state == "open":
+        out.append((cur["start"], cur["warm"], cur["peak"], cur["peak_i"]))
+    return out
+
+
+def argmax_by_key(keys, values, n):
+    best = [-1] * n
+    for k in range(n):
+        idx = [j for j in range(len(keys)) if keys[j] == k and values[j] == values[j]]
+        if idx:
+            top = max(values[j] for j in idx)
+            best[k] = next(j for j in idx if values[j] == top)
+    return best
