@@ -65,3 +65,26 @@ def _keyed_counter_rate(values, valid, row, t, same_key, max_step_rows):
             continue
         out[j] = float(values[j] - values[j - 1]) / dt
     return out
+
+
+@njit(cache=True)
+def _grid_counter_rate(values, valid, rows, col, n, k, dt, step_ok, modulus):
+    """Rates of per-item counters (one per CPU, disk, ...) on an (n, k) grid.
+
+    Item j is column col[j] at trace row rows[j] (rows ascending, one item
+    per column and row).  Each column is rated as _counter_rate rates a
+    column: from the item of the previous row, NaN where either is absent or
+    null, or the step is a gap -- without building the (n, k) value grid."""
+    out = np.full((n, k), np.nan)
+    last_row = np.full(k, -2, dtype=np.int64)
+    last_val = np.zeros(k, dtype=np.uint64)
+    last_ok = np.zeros(k, dtype=np.bool_)
+    for j in range(values.shape[0]):
+        c = col[j]
+        r = rows[j]
+        if valid[j] and last_ok[c] and last_row[c] == r - 1 and step_ok[r] and dt[r] > 0.0:
+            out[r, c] = _delta(last_val[c], values[j], modulus) / dt[r]
+        last_row[c] = r
+        last_val[c] = values[j]
+        last_ok[c] = valid[j]
+    return out

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from analyzer.derive import derive
-from analyzer.kernels._rates import _counter_rate, _keyed_counter_rate
+from analyzer.kernels._rates import _counter_rate, _grid_counter_rate, _keyed_counter_rate
 from collector.schema import CPU_STATES, trace_metadata
 from tests.analyzer.synth import row, proc, table
 from tests.naive import derive as naive
@@ -81,6 +81,28 @@ def test_keyed_rate_against_reference():
     want = naive.keyed_counter_rate(list(map(int, v)), valid, row_, t, same, 1)
     np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
     np.testing.assert_allclose(got[~np.isnan(got)], np.array(want)[~np.isnan(want)])
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_grid_rate_against_reference(seed):
+    """Per-item counters (CPUs, disks): items come and go, wrap, reset and are null."""
+    rng = np.random.default_rng(seed)
+    n, k = int(rng.integers(0, 30)), int(rng.integers(1, 5))
+    present = rng.random((n, k)) > 0.15
+    rows_, col = np.nonzero(present)                 # row-major: rows ascending
+    counters = np.cumsum(rng.integers(0, 2**16, (n, k)), axis=0).astype(np.uint64)
+    if n > 4:
+        counters[n // 2:, 0] %= np.uint64(2**32)     # a reset (or a wrap) in one column
+        counters[n // 3:, -1] += np.uint64(2**32 - 2**18)
+    values = counters[rows_, col]
+    valid = rng.random(values.size) > 0.1
+    dt = rng.uniform(0.5, 2.0, n)
+    ok = rng.random(n) > 0.1
+    got = _grid_counter_rate(values, valid, rows_.astype(np.int64), col.astype(np.int64), n, k, dt, ok, 0.0)
+    want = np.array(naive.grid_counter_rate(list(map(int, values)), valid, rows_, col, n, k, dt, ok),
+                    dtype=np.float64).reshape(n, k)
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+    np.testing.assert_allclose(got[~np.isnan(got)], want[~np.isnan(want)])
 
 
 def _derive(rows, **meta):

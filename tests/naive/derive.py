@@ -1,7 +1,7 @@
 """Plain-Python references for analyzer/kernels/_rates.py."""
 import math
 
-__all__ = ["delta", "counter_rate", "keyed_counter_rate"]
+__all__ = ["delta", "counter_rate", "keyed_counter_rate", "grid_counter_rate"]
 
 TWO32, TWO64 = 2**32, 2**64
 
@@ -38,3 +38,14 @@ def keyed_counter_rate(values, valid, row, t, same_key, max_step_rows):
             continue
         out[j] = float(int(values[j]) - int(values[j - 1])) / dt
     return out
+
+
+def grid_counter_rate(values, valid, rows, col, n, k, dt, step_ok, modulus=0.0):
+    """Fill an (n, k) grid of values (absent = invalid), then counter_rate down each column."""
+    grid = [[0] * k for _ in range(n)]
+    present = [[False] * k for _ in range(n)]
+    for v, ok, r, c in zip(values, valid, rows, col):
+        grid[r][c], present[r][c] = int(v), bool(ok)
+    cols = [counter_rate([grid[r][c] for r in range(n)], [present[r][c] for r in range(n)], dt, step_ok, modulus)
+            for c in range(k)]
+    return [[cols[c][r] for c in range(k)] for r in range(n)]
