@@ -11,7 +11,7 @@ from rich.table import Table
 
 from analyzer.fleet import Fleet
 from analyzer.report.json_out import iso
-from analyzer.report.strict_json import dumps
+from analyzer.report.strict_json import dumps_tables
 from analyzer.report.text import BOTTLENECK_COLOURS, human_bytes, span
 from paratune.files import write_atomic
 
@@ -129,7 +129,7 @@ def _records(df: pl.DataFrame) -> list[dict]:
 def to_json(f: Fleet) -> str:
     doc = {"schema_version": SCHEMA_VERSION, "fleet": overview(f), "nodes": _records(f.nodes),
            "jobs": _records(f.jobs), "outliers": _records(f.outliers), "anomalies": _records(f.anomalies)}
-    return dumps(doc, indent=1)
+    return dumps_tables(doc)
 
 
 def write_parquet(f: Fleet, out: Path) -> list[Path]:

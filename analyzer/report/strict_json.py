@@ -15,6 +15,21 @@ def dumps(obj, indent: int = 2) -> str:
     return json.dumps(_clean(obj), indent=indent, allow_nan=False)
 
 
+def dumps_tables(doc: dict) -> str:
+    """``dumps`` of a document whose lists are tables, one record per line:
+    as readable, and ~5x faster on a fleet's hundred thousand rows (json's C
+    encoder only runs without ``indent``)."""
+    parts = []
+    for key, value in _clean(doc).items():
+        head = json.dumps(key)
+        if isinstance(value, list) and value:
+            rows = ",\n  ".join(json.dumps(r, allow_nan=False) for r in value)
+            parts.append(f" {head}: [\n  {rows}\n ]")
+        else:
+            parts.append(f" {head}: {json.dumps(value, allow_nan=False)}")
+    return "{\n" + ",\n".join(parts) + "\n}"
+
+
 def _clean(obj):
     if isinstance(obj, (np.generic, np.ndarray)):
         obj = obj.tolist()
