@@ -34,7 +34,7 @@ class JobAnalysis:
     features: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
-        from analyzer.report.json_out import iso
+        from analyzer.report.format import iso
         per_node = [{"host": a.trace.host, "mean_job_cpu_pct": _finite(np.nanmean(row)) if np.isfinite(row).any() else None,
                      "bottleneck": a.characterization.label, "anomalies": len(a.anomalies)}
                     for a, row in zip(self.nodes, self.node_cpu)]

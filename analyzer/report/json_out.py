@@ -2,20 +2,12 @@
 from __future__ import annotations
 
 import json
-import math
-from datetime import datetime, timezone
-
 
 from analyzer.analysis import Analysis, finite_or_none, gap_seconds
+from analyzer.report.format import iso
 from analyzer.report.strict_json import _clean, dumps  # noqa: F401  (re-exported)
 
 SCHEMA_VERSION = 1
-
-
-def iso(t: float | None) -> str | None:
-    if t is None or not math.isfinite(t):
-        return None
-    return datetime.fromtimestamp(t, tz=timezone.utc).isoformat(timespec="seconds")
 
 
 def to_document(a: Analysis) -> dict:

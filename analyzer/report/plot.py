@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from analyzer.analysis import Analysis
-from analyzer.report.text import PHASE_COLOURS
+from analyzer.report.format import PHASE_COLOURS
 from paratune.errors import ParatuneError
 
 PANELS = ((("cpu_busy_pct", "busy"), ("cpu_user_pct", "user"), ("cpu_iowait_pct", "iowait")), "CPU %"), \

@@ -84,7 +84,7 @@ def _list(db, args):
     from rich.console import Console
     from rich.table import Table
 
-    from analyzer.report.json_out import iso
+    from analyzer.report.format import iso
     df = db.table(["id", "label", "job", "user", "hosts", "start", "duration_s", "bottleneck",
                    "cpu_busy_pct", "anomalies"])
     if args.label:
@@ -105,7 +105,7 @@ def _list(db, args):
 
 
 def _show(db, args):
-    from analyzer.report.json_out import iso
+    from analyzer.report.format import iso
     row = db.get(args.id)
     doc = dict(row)
     doc["start"] = iso(row["start"])
@@ -169,7 +169,7 @@ def _history(db, args):
     from rich.console import Console
     from rich.table import Table
 
-    from analyzer.report.json_out import iso
+    from analyzer.report.format import iso
     df = (db.table(["id", "label", "start", "duration_s", "cpu_busy_pct", "cpu_hours", "bottleneck", "anomalies",
                     "hosts"]).filter(pl.col("label") == args.label).sort("start"))
     if df.height == 0:

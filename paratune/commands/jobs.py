@@ -22,8 +22,7 @@ def run(args) -> int:
 
     from analyzer.jobs import job_table
     from analyzer.load import load
-    from analyzer.report.json_out import iso
-    from analyzer.report.text import human_bytes, span
+    from analyzer.report.format import human_bytes, iso, span
 
     jobs = job_table(load(args.paths))
     if args.json:

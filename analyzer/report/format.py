@@ -1,0 +1,38 @@
+"""Numbers, times and colours as every report shows them (terminal, JSON,
+plot, fleet), without the analyzer behind them: a fleet's parent and the
+``jobs`` and ``db`` commands format results they did not compute."""
+from __future__ import annotations
+
+import math
+from datetime import datetime, timezone
+
+PHASE_COLOURS = {"idle": "grey50", "compute": "green", "io": "yellow", "communication": "cyan",
+                 "memory": "magenta", "startup": "blue", "shutdown": "blue", "mixed": "white"}
+BOTTLENECK_COLOURS = {"compute-bound": "green", "memory-bound": "magenta", "io-bound": "yellow",
+                      "network-bound": "cyan", "idle": "grey50"}
+
+
+def hms(t: float) -> str:
+    return datetime.fromtimestamp(t, tz=timezone.utc).strftime("%H:%M:%S")
+
+
+def span(seconds: float) -> str:
+    seconds = int(round(seconds))
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}h{m:02d}m{s:02d}s" if h else (f"{m}m{s:02d}s" if m else f"{s}s")
+
+
+def human_bytes(x: float | None) -> str:
+    if x is None or not math.isfinite(x):
+        return "-"
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(x) < 1024 or unit == "TiB":
+            return f"{x:.0f} {unit}" if unit == "B" else f"{x:.1f} {unit}"
+        x /= 1024
+
+
+def iso(t: float | None) -> str | None:
+    if t is None or not math.isfinite(t):
+        return None
+    return datetime.fromtimestamp(t, tz=timezone.utc).isoformat(timespec="seconds")
