@@ -79,19 +79,19 @@ class Derived:
 
 
 def _numpy(col: pa.ChunkedArray | pa.Array, dtype=np.float64) -> tuple[np.ndarray, np.ndarray]:
-    """Values and validity of an Arrow column as numpy (nulls -> 0 / False)."""
+    """Values and validity of an Arrow column as numpy (nulls -> 0 / False).
+
+    The values are always a fresh, writable array: Arrow's zero-copy view is
+    read-only, which numba compiles (and caches) as another array type."""
     arr = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
     if arr.null_count == 0:       # the usual case: no mask to build, nothing to fill
-        # a copy: Arrow's zero-copy view is read-only, another array type to numba
         return np.array(arr.to_numpy(zero_copy_only=False), dtype=dtype), np.ones(len(arr), dtype=bool)
     valid = ~np.asarray(arr.is_null().to_numpy(zero_copy_only=False), dtype=bool)
-    values = arr.fill_null(0).to_numpy(zero_copy_only=False)
-    return values.astype(dtype, copy=False), valid
+    return np.array(arr.fill_null(0).to_numpy(zero_copy_only=False), dtype=dtype), valid
 
 
 def _gauge(col) -> np.ndarray:
-    values, valid = _numpy(col)
-    out = values.astype(np.float64, copy=True)
+    out, valid = _numpy(col)          # float64, a fresh array
     out[~valid] = np.nan
     return out
 
@@ -155,11 +155,12 @@ def _nansum_rows(grid: np.ndarray) -> np.ndarray:
     so short a row cost ~5x more."""
     s = np.zeros(grid.shape[0])
     seen = np.zeros(grid.shape[0], dtype=bool)
-    for j in range(grid.shape[1]):
-        c = grid[:, j]
-        ok = ~np.isnan(c)
-        s += np.where(ok, c, 0.0)
-        seen |= ok
+    with np.errstate(invalid="ignore"):
+        for j in range(grid.shape[1]):
+            c = grid[:, j]
+            ok = ~np.isnan(c)
+            s += np.where(ok, c, 0.0)
+            seen |= ok
     s[~seen] = np.nan
     return s
 

@@ -10,8 +10,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from collector.reader import read_traces
 from analyzer.derive import NOT_DERIVED
+from collector.reader import read_traces
 from paratune.errors import ParatuneError
 
 
@@ -95,8 +95,8 @@ def load(paths, start: str | None = None, end: str | None = None,
          job: str | None = None, skip: frozenset[str] = NOT_DERIVED) -> list[Trace]:
     """Every host found under ``paths``, each cut to [start, end] and to ``job``'s span.
 
-    The columns in ``skip`` stay unread (null): by default the per-item detail
-    that ``derive`` has no use for; ``export`` passes an empty set."""
+    The columns in ``skip`` are not read and not in the table: by default the
+    per-item detail that ``derive`` has no use for; ``export`` passes an empty set."""
     hosts = read_traces([Path(p) for p in paths], skip)
     if not hosts:
         raise ParatuneError("no samples in " + ", ".join(map(str, paths)))

@@ -150,7 +150,7 @@ def _segments(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def run_signals(procs: pl.DataFrame, n: int, run: Run) -> tuple[dict, dict]:
-    """Numeric signals (name -> float64[n]) and who is behind them (name -> list[n]).
+    """Numeric signals (name -> float64[n]) and who is behind them (name -> Attribution).
 
     run_cpu       sum of CPU % (of one core) of the run's processes (NaN when
                   none of them has a rate at that sample)

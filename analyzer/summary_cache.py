@@ -2,24 +2,28 @@
 
 A unit's summary (``fleet.summarize``) is a function of its files' bytes and
 of the code that reads and analyses them, so the key hashes both: each
-file's path, size and modification time, the time range, and the source of
-``analyzer/`` and ``collector/``.  A rewritten file, an edited threshold or
-another paratune version misses; nothing stale is served.  Units with a file
-still being written (``.part``) and units that could not be read are never
-kept.
+file's path, size and modification time, the time range, the source of
+``analyzer/`` and ``collector/`` and the versions of paratune and of the
+libraries that compute with it.  A rewritten file, an edited threshold or an
+upgrade misses.  Units with a file still being written (``.part``) and units
+that could not be read are never kept.
 
 Entries are gzipped JSON -- not pickle: a cache directory must not be a way
 to run code -- written under a unique temporary name and renamed, mode 0600
-(summaries name users and jobs).  No fsync: a lost or torn entry (gzip's CRC
-catches it) is only recomputed.
+in 0700 directories (summaries name users and jobs).  A directory that
+another user owns or may write to is not used: whoever can plant entries
+can forge a report.  No fsync: a lost or torn entry (gzip's CRC catches it)
+is only recomputed.
 """
 from __future__ import annotations
 
 import functools
 import gzip
 import hashlib
+import importlib.metadata
 import json
 import os
+import stat
 import tempfile
 import zlib
 from pathlib import Path
@@ -30,6 +34,7 @@ from collector.reader import PART_SUFFIX
 CACHE_FORMAT = "1"
 ENTRY_MODE = 0o600
 _PACKAGES = ("analyzer", "collector")
+_LIBRARIES = ("paratune", "numpy", "numba", "polars", "pyarrow")
 
 
 def default_root() -> Path:
@@ -42,8 +47,14 @@ def default_root() -> Path:
 
 @functools.lru_cache(maxsize=1)
 def code_version() -> str:
-    """A hash of every module that decides what a summary holds."""
+    """A hash of every module that decides what a summary holds, and of the
+    versions of the libraries it computes with."""
     h = hashlib.sha256(CACHE_FORMAT.encode())
+    for lib in _LIBRARIES:
+        try:
+            h.update(f"{lib}={importlib.metadata.version(lib)}\0".encode())
+        except importlib.metadata.PackageNotFoundError:
+            h.update(f"{lib}=?\0".encode())
     root = Path(__file__).resolve().parents[1]
     for pkg in _PACKAGES:
         for path in sorted((root / pkg).rglob("*.py")):
@@ -52,10 +63,30 @@ def code_version() -> str:
     return h.hexdigest()[:16]
 
 
+def _private_dir(path: Path, create: bool = True) -> bool:
+    """True when ``path`` is a directory of this user that nobody else may
+    write to; made (0700) first if ``create`` and it is missing."""
+    try:
+        if create:
+            path.mkdir(mode=0o700, exist_ok=True)
+        st = os.lstat(path)
+    except OSError:
+        return False
+    return stat.S_ISDIR(st.st_mode) and st.st_uid == os.geteuid() and not st.st_mode & 0o022
+
+
 class SummaryCache:
     def __init__(self, root: Path | str):
-        self.dir = Path(root) / code_version()
+        self.root = Path(root)
+        self.dir = self.root / code_version()
         self.hits = self.stored = 0
+        try:
+            self.root.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        except OSError:
+            pass
+        # False when the directory is another user's or shared: then nothing
+        # is read or kept, and ``paratune analyze`` says so
+        self.usable = _private_dir(self.root) and _private_dir(self.dir)
 
     def key(self, unit: Unit, start: str | None, end: str | None) -> str | None:
         """The unit's key, or None when it must not be cached."""
@@ -74,7 +105,7 @@ class SummaryCache:
         return self.dir / key[:2] / f"{key}.json.gz"
 
     def get(self, key: str | None) -> dict | None:
-        if key is None:
+        if key is None or not self.usable or not _private_dir(self.path(key).parent, create=False):
             return None
         try:
             summary = json.loads(gzip.decompress(self.path(key).read_bytes()))
@@ -85,12 +116,13 @@ class SummaryCache:
 
     def put(self, key: str | None, summary: dict) -> None:
         """Keep a summary; a cache that cannot be written only costs time."""
-        if key is None or summary["node"].get("error"):
+        if key is None or not self.usable or summary["node"].get("error"):
             return
         path = self.path(key)
+        if not _private_dir(path.parent):
+            return
         data = gzip.compress(json.dumps(summary, separators=(",", ":")).encode(), compresslevel=6)
         try:
-            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(prefix=".", dir=path.parent)
             try:
                 with os.fdopen(fd, "wb") as fh:

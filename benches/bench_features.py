@@ -154,11 +154,16 @@ def _write_ratios(tr):
         tr.write_line("  paratune, all 16 features on 4x1M (with the spectrum): "
                       f"{MEDIANS['paratune_features_1M'] * 1e3:.2f} ms")
     for tool in ("tsfresh", "paratune"):
-        lengths = [n for n in SWEEP_LENGTHS if f"{tool}_n{n}" in MEDIANS]
-        if len(lengths) >= 2:  # least squares of the medians on (series, samples)
-            A = np.array([[SWEEP_POINTS // n, SWEEP_POINTS // n * n] for n in lengths], float)
-            (a, b), *_ = np.linalg.lstsq(A, [MEDIANS[f"{tool}_n{n}"] for n in lengths], rcond=None)
-            tr.write_line(f"  fit {tool:8s} over {len(lengths)} lengths: {a * 1e6:8.2f} us a series"
+        # least squares of the medians on (series, samples); the sweep keeps the
+        # samples constant, so the long and short sets (other totals) are added
+        # to tell a per-sample cost from a per-call one
+        shapes = [(f"{tool}_n{n}", SWEEP_POINTS // n, n) for n in SWEEP_LENGTHS]
+        shapes += [(f"{tool}_long", 4, 1 << 17), (f"{tool}_short", 256, 4096)]
+        shapes = [(k, m, n) for k, m, n in shapes if k in MEDIANS]
+        if len(shapes) >= 3:
+            A = np.array([[m, m * n] for _, m, n in shapes], float)
+            (a, b), *_ = np.linalg.lstsq(A, [MEDIANS[k] for k, _, _ in shapes], rcond=None)
+            tr.write_line(f"  fit {tool:8s} over {len(shapes)} shapes: {a * 1e6:8.2f} us a series"
                           f" + {b * 1e9:6.2f} ns a sample")
 
 

@@ -190,8 +190,9 @@ def upgrade(table: pa.Table, metadata: dict[str, str], skip: frozenset[str] = fr
 def read_trace(path: Path | str, skip: frozenset[str] = frozenset()) -> TraceFile:
     """One trace segment: a finished IPC file, or a stream / cut-short file, recovered.
 
-    Columns named in ``skip`` are neither decompressed nor in the table (a
-    reader that never looks at per-interface detail saves a fifth of the work)."""
+    Columns named in ``skip`` are left out of the table, and a finished file
+    does not even decompress them (a reader that never looks at per-interface
+    detail saves a fifth of the work); a stream is decoded whole first."""
     path = Path(path)
     try:
         with open(path, "rb") as fh:        # a copy, not a mapping: the writer may truncate

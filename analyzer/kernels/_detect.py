@@ -167,8 +167,9 @@ def _baseline(t, x, tau, keep_below):
 
 @njit(cache=True)
 def _argmax_by_key(keys, values, n):
-    """For each key in [0, n), the index of its largest value, the first one
-    on ties; -1 for a key with no value.  NaN never wins.  One pass: which
+    """For each key in [0, n) (the caller's promise: numba checks no bounds),
+    the index of its largest value, the first one on ties; -1 for a key with
+    no value.  NaN never wins.  One pass: which
     process grows fastest at each sample, without sorting 500 k rows by it."""
     best = np.full(n, -1, dtype=np.int64)
     for j in range(keys.shape[0]):

@@ -72,7 +72,8 @@ def _grid_counter_rate(values, valid, rows, col, n, k, dt, step_ok, modulus):
     """Rates of per-item counters (one per CPU, disk, ...) on an (n, k) grid.
 
     Item j is column col[j] at trace row rows[j] (rows ascending, one item
-    per column and row).  Each column is rated as _counter_rate rates a
+    per column and row, 0 <= col < k and rows < n: the caller's promise, numba
+    checks no bounds).  Each column is rated as _counter_rate rates a
     column: from the item of the previous row, NaN where either is absent or
     null, or the step is a gap -- without building the (n, k) value grid."""
     out = np.full((n, k), np.nan)

@@ -10,8 +10,8 @@ from rich.console import Console
 from rich.table import Table
 
 from analyzer.fleet import Fleet
-from analyzer.report.strict_json import dumps_tables
 from analyzer.report.format import BOTTLENECK_COLOURS, human_bytes, iso, span
+from analyzer.report.strict_json import dumps_tables
 from paratune.files import write_atomic
 
 SCHEMA_VERSION = 1

@@ -37,7 +37,7 @@ def add_arguments(p):
                        help="also write the node table here (jobs, outliers, anomalies next to it)")
     fleet.add_argument("--cache", metavar="DIR", type=Path,
                        help="keep node-day summaries here (default $PARATUNE_CACHE/fleet, else "
-                            "~/.cache/paratune/fleet): finished node-days are analysed once")
+                            "$XDG_CACHE_HOME or ~/.cache, /paratune/fleet): finished node-days are analysed once")
     fleet.add_argument("--no-cache", action="store_true", help="analyse every node-day, keep nothing")
 
 
@@ -88,10 +88,9 @@ def run(args) -> int:
 
 def _fleet(args, units, err) -> int:
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from analyzer.fleet import assemble
-    from analyzer.parallel import run_units
+    from analyzer.report import fleet as report
 
     if not units:
         raise ParatuneError("no trace files in " + ", ".join(map(str, args.paths)))
@@ -99,9 +98,35 @@ def _fleet(args, units, err) -> int:
         raise ParatuneError("--plot draws one node's run; for a fleet use --json or --out")
     if args.out and Path(args.out).suffix.lower() != ".parquet":
         raise ParatuneError(f"--out {args.out}: the file must end in .parquet")
+    fleet = assemble(_summaries(args, units, err))
+    if fleet.errors.height == fleet.nodes.height:
+        raise ParatuneError(f"no readable trace among {len(units)} node-days: {fleet.errors['error'][0]}")
+    if args.out:
+        report.write_parquet(fleet, Path(args.out))
+    if args.json:
+        sys.stdout.write(report.to_json(fleet) + "\n")
+    else:
+        out = Console()
+        # a fleet table has a dozen columns: wider than 80 when written to a file or pipe
+        report.render_text(fleet, out if out.is_terminal else Console(width=max(out.width, 120)))
+    return 0
+
+
+def _summaries(args, units, err) -> list[dict]:
+    """Every unit's summary: from the cache where it holds one, else analysed
+    (on local workers or Dask) and kept."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from analyzer.parallel import run_units
     from analyzer.summary_cache import SummaryCache, default_root
 
+    if args.cache and args.no_cache:
+        raise ParatuneError("--cache and --no-cache: choose one")
     cache = None if args.no_cache else SummaryCache(args.cache or default_root())
+    if cache and not cache.usable:
+        err.print(f"paratune: not using the cache {cache.root}: it must be a directory of yours that "
+                  "nobody else may write to", highlight=False)
+        cache = None
     keys = {(u.host, u.day): cache.key(u, args.start, args.end) for u in units} if cache else {}
     results = [r for r in (cache.get(keys[u.host, u.day]) for u in units) if r] if cache else []
     done = {(r["node"]["host"], r["node"]["day"]) for r in results}
@@ -116,17 +141,7 @@ def _fleet(args, units, err) -> int:
                   console=err, transient=True, disable=not err.is_terminal) as progress:
         task = progress.add_task("analysing node-days", total=len(units), completed=len(results))
         results += run_units(todo, args.start, args.end, args.workers, args.scheduler, done=finished)
-    from analyzer.report import fleet as report    # after the run: it pulls in the analyzer
-
-    fleet = assemble(results)
-    if fleet.errors.height == fleet.nodes.height:
-        raise ParatuneError(f"no readable trace among {len(units)} node-days: {fleet.errors['error'][0]}")
-    if args.out:
-        report.write_parquet(fleet, Path(args.out))
-    if args.json:
-        sys.stdout.write(report.to_json(fleet) + "\n")
-    else:
-        out = Console()
-        # a fleet table has a dozen columns: wider than 80 when written to a file or pipe
-        report.render_text(fleet, out if out.is_terminal else Console(width=max(out.width, 120)))
-    return 0
+    if cache and cache.hits:
+        err.print(f"paratune: {cache.hits} of {len(units)} node-days from the cache ({cache.dir.parent})",
+                  highlight=False)
+    return results

@@ -129,3 +129,22 @@ def test_samples_without_a_rate_are_not_a_stall():
     assert np.isnan(sig["run_cpu"][0]) and np.isnan(sig["run_cpu"][12])
     assert np.isfinite(sig["run_cpu"][1:12]).all() and np.isfinite(sig["run_cpu"][13:]).all()
     assert "stall" not in _kinds(detect(d))
+
+
+def test_leak_signal_names_the_steepest_process_and_never_one_without_rss():
+    import polars as pl
+
+    from analyzer import config
+    from analyzer.signals import leak_signals
+    n, big = 120, float(config.LEAK_MIN_RSS)
+    t = T0 + np.arange(n, dtype=np.float64)
+    rows = []
+    for i in range(n):
+        rows.append((i, 10, 1, "slow", big + 1e3 * i))
+        rows.append((i, 11, 1, "fast", big + 1e5 * i if i != 80 else np.nan))   # rss unknown at 80
+        rows.append((i, 12, 1, "small", (big / 2) * i / n))                       # steepest, below the floor
+    procs = pl.DataFrame(rows, schema=["i", "pid", "starttime", "comm", "rss"], orient="row")
+    sig, pids, comms = leak_signals(procs, t, n)
+    assert comms[60] == "fast" and pids[60] == 11 and sig[60] == pytest.approx(1e5, rel=0.05)
+    assert comms[80] == "slow" and pids[80] == 10     # a NaN rss is no evidence of growth
+    assert all(c != "small" for c in (comms[i] for i in range(n)))

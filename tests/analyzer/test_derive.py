@@ -90,10 +90,12 @@ def test_grid_rate_against_reference(seed):
     n, k = int(rng.integers(0, 30)), int(rng.integers(1, 5))
     present = rng.random((n, k)) > 0.15
     rows_, col = np.nonzero(present)                 # row-major: rows ascending
-    counters = np.cumsum(rng.integers(0, 2**16, (n, k)), axis=0).astype(np.uint64)
+    # 32-bit counters started near their top wrap; one column resets midway
+    counters = (np.uint64(2**32 - 2**19) + np.cumsum(rng.integers(0, 2**16, (n, k)), axis=0)
+                .astype(np.uint64)) % np.uint64(2**32)
     if n > 4:
-        counters[n // 2:, 0] %= np.uint64(2**32)     # a reset (or a wrap) in one column
-        counters[n // 3:, -1] += np.uint64(2**32 - 2**18)
+        counters[n // 2:, 0] = np.cumsum(rng.integers(0, 50, n - n // 2)).astype(np.uint64)
+    assert n < 12 or (np.diff(counters.astype(np.int64), axis=0) < 0).any()   # it goes backwards
     values = counters[rows_, col]
     valid = rng.random(values.size) > 0.1
     dt = rng.uniform(0.5, 2.0, n)
@@ -103,6 +105,27 @@ def test_grid_rate_against_reference(seed):
                     dtype=np.float64).reshape(n, k)
     np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
     np.testing.assert_allclose(got[~np.isnan(got)], want[~np.isnan(want)])
+
+
+def test_row_sums_and_extremes_skip_nan():
+    from analyzer.derive import _nansum_rows, _row_extreme
+    g = np.array([[1.0, 2.0], [np.nan, 3.0], [np.nan, np.nan], [0.0, -1.0]])
+    np.testing.assert_array_equal(_nansum_rows(g), [3.0, 3.0, np.nan, -1.0])
+    np.testing.assert_array_equal(_row_extreme(g, np.fmax), [2.0, 3.0, np.nan, 0.0])
+    np.testing.assert_array_equal(_row_extreme(g, np.fmin), [1.0, 3.0, np.nan, -1.0])
+    assert _nansum_rows(np.empty((0, 3))).shape == (0,)
+    assert np.isnan(_nansum_rows(np.empty((4, 0)))).all() and np.isnan(_row_extreme(np.empty((4, 0)), np.fmax)).all()
+
+
+@pytest.mark.parametrize("values", [[1, 2, 3], [1, None, 3], [None, None], []])
+def test_arrow_columns_become_fresh_writable_arrays(values):
+    import pyarrow as pa
+
+    from analyzer.derive import _numpy
+    v, valid = _numpy(pa.array(values, pa.uint64()), np.uint64)
+    assert v.flags.writeable and v.dtype == np.uint64      # numba sees one array type
+    assert valid.tolist() == [x is not None for x in values]
+    assert v.tolist() == [0 if x is None else x for x in values]
 
 
 def _derive(rows, **meta):

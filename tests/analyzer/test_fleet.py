@@ -208,9 +208,31 @@ def test_cli_second_fleet_run_comes_from_the_cache(fleet_dir, tmp_path):
     assert len(list(cache.rglob("*.json.gz"))) == len(NODES)
     second = _cli(fleet_dir, "--json", "--workers", "1", "--cache", cache)
     fresh = _cli(fleet_dir, "--json", "--workers", "1", "--no-cache")
+    assert "from the cache" not in first.stderr + fresh.stderr
+    assert f"{len(NODES)} of {len(NODES)} node-days from the cache" in second.stderr
     assert json.loads(second.stdout) == json.loads(first.stdout) == json.loads(fresh.stdout)
     r = _cli(SAMPLES / "lammps.arrow", "--cache", cache)
     assert r.returncode != 0 and "are for fleets" in r.stderr
+    r = _cli(fleet_dir, "--cache", cache, "--no-cache")
+    assert r.returncode != 0 and "choose one" in r.stderr
+
+
+def test_a_cache_others_may_write_to_is_not_used(fleet_dir, tmp_path):
+    import os
+
+    from analyzer.summary_cache import SummaryCache
+    root = tmp_path / "shared"
+    root.mkdir()
+    root.chmod(0o777)
+    assert not SummaryCache(root).usable
+    r = _cli(fleet_dir, "--json", "--workers", "1", "--cache", root)
+    assert r.returncode == 0 and "not using the cache" in r.stderr
+    assert not list(root.rglob("*.json.gz"))
+    root.chmod(0o700)
+    assert SummaryCache(root).usable
+    if os.geteuid() == 0:                      # someone else's directory (root can make one)
+        os.chown(root, 65534, 65534)
+        assert not SummaryCache(root).usable
 
 
 @pytest.mark.slow
