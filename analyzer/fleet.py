@@ -118,12 +118,14 @@ def summarize(unit: Unit, start: str | None = None, end: str | None = None) -> d
 
     Phases and fingerprints are left out: the summary does not show them and
     they are most of the cost after reading.  A unit that cannot be read
-    gives a row with ``error`` set instead of stopping the fleet."""
+    gives a row with ``error`` set instead of stopping the fleet; one with no
+    sample between ``start`` and ``end`` is marked ``outside`` and left out
+    of the tables (a window over a long history is not a list of failures)."""
     from analyzer.analysis import gap_seconds
     from analyzer.anomalies import detect
     from analyzer.characterize import characterize, mean_profile
     from analyzer.derive import derive
-    from analyzer.load import load
+    from analyzer.load import NoSamplesSelected, load
     from analyzer.signals import identify_run
     from collector.writer import skip_pandas
 
@@ -131,6 +133,8 @@ def summarize(unit: Unit, start: str | None = None, end: str | None = None) -> d
     head = {"host": unit.host, "day": unit.day, "files": len(unit.files)}
     try:
         traces = load(unit.files, start, end)
+    except NoSamplesSelected:
+        return {"node": {**head, "error": None, "outside": True}, "jobs": [], "anomalies": []}
     except ParatuneError as exc:
         return {"node": {**head, "error": str(exc)}, "jobs": [], "anomalies": []}
     tr = traces[0]
@@ -187,7 +191,8 @@ OUTLIER_SCHEMA = {"host": pl.Utf8, "day": pl.Utf8, "peers": pl.Utf8, "n_peers": 
 def assemble(results: list[dict]) -> Fleet:
     """The summaries of every unit as tables, in (host, day) order whatever
     order the workers finished in, plus the outliers."""
-    results = sorted(results, key=lambda r: (r["node"]["host"], r["node"]["day"]))
+    results = sorted((r for r in results if not r["node"].get("outside")),
+                     key=lambda r: (r["node"]["host"], r["node"]["day"]))
     nodes = pl.DataFrame([r["node"] for r in results], schema=NODE_SCHEMA)
     job_nodes = pl.DataFrame([j for r in results for j in r["jobs"]], schema=JOB_NODE_SCHEMA)
     anomalies = pl.DataFrame([a for r in results for a in r["anomalies"]], schema=ANOMALY_SCHEMA)

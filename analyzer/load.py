@@ -15,6 +15,10 @@ from collector.reader import read_traces
 from paratune.errors import ParatuneError
 
 
+class NoSamplesSelected(ParatuneError):
+    """The files were read, but none of their samples is in the time range or job asked for."""
+
+
 @dataclass
 class Trace:
     """All samples of one host, stitched from its segments in time order."""
@@ -116,5 +120,5 @@ def load(paths, start: str | None = None, end: str | None = None,
             traces.append(trace)
     if not traces:
         what = f"job {job}" if job else "the selected time range"
-        raise ParatuneError(f"no samples for {what} in " + ", ".join(map(str, paths)))
+        raise NoSamplesSelected(f"no samples for {what} in " + ", ".join(map(str, paths)))
     return traces

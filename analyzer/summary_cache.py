@@ -6,7 +6,8 @@ file's path, size and modification time, the time range, the source of
 ``analyzer/`` and ``collector/`` and the versions of paratune and of the
 libraries that compute with it.  A rewritten file, an edited threshold or an
 upgrade misses.  Units with a file still being written (``.part``) and units
-that could not be read are never kept.
+that could not be read are never kept; a unit without a sample in the time
+range is (that answer depends on nothing but the key).
 
 Entries are gzipped JSON -- not pickle: a cache directory must not be a way
 to run code -- written under a unique temporary name and renamed, mode 0600

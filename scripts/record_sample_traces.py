@@ -87,6 +87,8 @@ class Fault:
 
 FAULT_RUNS = {  # name -> (lammps steps, faults as (kind, start s, seconds))
     "lammps-clean": (8_000, []),
+    "lammps-clean-long": (200_000, []),      # 17 min here; with -2, over the clean hour that
+    "lammps-clean-long-2": (420_000, []),    # false alarms per clean hour need
     "lammps-cpu_hog": (8_000, [("cpu_hog", 30, 45)]),
     "lammps-memory_leak": (8_000, [("memory_leak", 25, 80)]),
     "lammps-io_saturation": (8_000, [("io_saturation", 30, 30)]),

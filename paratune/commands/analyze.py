@@ -99,6 +99,8 @@ def _fleet(args, units, err) -> int:
     if args.out and Path(args.out).suffix.lower() != ".parquet":
         raise ParatuneError(f"--out {args.out}: the file must end in .parquet")
     fleet = assemble(_summaries(args, units, err))
+    if fleet.nodes.height == 0:
+        raise ParatuneError(f"no samples between --from and --to in {len(units)} node-days")
     if fleet.errors.height == fleet.nodes.height:
         raise ParatuneError(f"no readable trace among {len(units)} node-days: {fleet.errors['error'][0]}")
     if args.out:

@@ -69,6 +69,23 @@ def test_plan_groups_files_by_host_and_day(fleet_dir, tmp_path):
     assert [(u.host, u.day) for u in units] == [("n01", ""), ("n01", "2026-11-23")]
 
 
+def test_a_time_window_leaves_out_the_node_days_it_misses(fleet_dir, tmp_path):
+    ts = read_trace(next(fleet_dir.rglob("n04-*.arrow"))).table.column("ts").cast(pa.int64()).to_numpy() / 1e6
+    others = [read_trace(p).table.column("ts").cast(pa.int64()).to_numpy() / 1e6
+              for p in fleet_dir.rglob("*.arrow") if not p.name.startswith("n04-")]
+    start, end = ts[0] + 10, ts[-1] - 10
+    assert all(t[-1] < start or t[0] > end for t in others)   # the recordings do not overlap
+    window = ("--from", str(start), "--to", str(end))
+    r = _cli(fleet_dir, "--json", "--workers", "1", "--cache", tmp_path / "c", *window)
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert [n["host"] for n in doc["nodes"]] == ["n04"] and doc["fleet"]["unreadable"] == 0
+    again = _cli(fleet_dir, "--json", "--workers", "1", "--cache", tmp_path / "c", *window)
+    assert json.loads(again.stdout) == doc and f"{len(NODES)} of {len(NODES)} node-days" in again.stderr
+    none = _cli(fleet_dir, "--from", "2001-01-01", "--to", "2001-01-02")
+    assert none.returncode != 0 and "no samples between --from and --to in 5 node-days" in none.stderr
+
+
 def test_summary_of_a_node_matches_its_trace(fleet_dir):
     u = next(u for u in plan([fleet_dir]) if u.host == "n04")
     s = summarize(u)

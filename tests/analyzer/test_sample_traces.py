@@ -17,7 +17,8 @@ from paratune.live.model import Model
 SAMPLES = Path(__file__).resolve().parents[2] / "sample_traces"
 MANIFEST = json.loads((SAMPLES / "manifest.json").read_text()) if (SAMPLES / "manifest.json").exists() else {}
 FAULTS = {k: v for k, v in MANIFEST.items() if v.get("faults")}
-QUIET = [k for k in ("lammps-clean", "lammps", "lammps-2", "gromacs", "hpcc", "stress-cpu") if k in MANIFEST]
+QUIET = [k for k in ("lammps-clean", "lammps-clean-long", "lammps-clean-long-2", "lammps", "lammps-2", "gromacs", "hpcc",
+                      "stress-cpu") if k in MANIFEST]
 SLACK_S = 20
 
 
