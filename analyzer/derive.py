@@ -323,9 +323,8 @@ def derive(table: pa.Table, metadata: dict[str, str]) -> Derived:
     metrics: dict[str, np.ndarray] = {}
     _cpu(table, dt, ok, metrics)
     core_busy, cpus = _cores(table, dt, ok, n)
-    with np.errstate(invalid="ignore"):
-        metrics["core_imbalance_pct"] = (_row_extreme(core_busy, np.fmax) - _row_extreme(core_busy, np.fmin)
-                                         if core_busy.shape[1] > 1 else np.zeros(n))
+    metrics["core_imbalance_pct"] = (_row_extreme(core_busy, np.fmax) - _row_extreme(core_busy, np.fmin)
+                                     if core_busy.shape[1] > 1 else np.zeros(n))
     _memory(table, dt, ok, metrics)
     _pressure(table, dt, ok, metrics)
     _network(table, dt, ok, metrics)

@@ -14,9 +14,6 @@ import polars as pl
 from analyzer import config
 from analyzer.kernels._detect import _argmax_by_key, _keyed_slope
 
-ATTRIBUTION = ("hog_pid", "hog_comm", "hog_user", "leak_pid", "leak_comm")
-
-
 class Attribution:
     """Who is behind a signal at each sample (None where nobody is), looked up
     only when asked: the rules name a process at a few peaks, and a node-day's
@@ -29,9 +26,6 @@ class Attribution:
     @classmethod
     def nobody(cls, n: int) -> "Attribution":
         return cls(np.full(n, -1, dtype=np.int64), pl.Series([], dtype=pl.Null))
-
-    def __len__(self) -> int:
-        return len(self._rows)
 
     def __getitem__(self, i: int):
         r = int(self._rows[i])

@@ -80,7 +80,8 @@ class SummaryCache:
     def __init__(self, root: Path | str):
         self.root = Path(root)
         self.dir = self.root / code_version()
-        self.hits = self.stored = 0
+        self.hits = 0
+        self._private: set[Path] = set()      # sub-directories already checked
         try:
             self.root.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         except OSError:
@@ -105,8 +106,13 @@ class SummaryCache:
     def path(self, key: str) -> Path:
         return self.dir / key[:2] / f"{key}.json.gz"
 
+    def _checked(self, d: Path, create: bool) -> bool:
+        if d not in self._private and _private_dir(d, create):
+            self._private.add(d)
+        return d in self._private
+
     def get(self, key: str | None) -> dict | None:
-        if key is None or not self.usable or not _private_dir(self.path(key).parent, create=False):
+        if key is None or not self.usable or not self._checked(self.path(key).parent, create=False):
             return None
         try:
             summary = json.loads(gzip.decompress(self.path(key).read_bytes()))
@@ -120,7 +126,7 @@ class SummaryCache:
         if key is None or not self.usable or summary["node"].get("error"):
             return
         path = self.path(key)
-        if not _private_dir(path.parent):
+        if not self._checked(path.parent, create=True):
             return
         data = gzip.compress(json.dumps(summary, separators=(",", ":")).encode(), compresslevel=6)
         try:
@@ -135,4 +141,3 @@ class SummaryCache:
                 raise
         except OSError:
             return
-        self.stored += 1
