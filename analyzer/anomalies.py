@@ -1,6 +1,7 @@
 """Offline anomaly detection: every rule over a whole derived trace."""
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -45,14 +46,33 @@ def signals(derived: Derived, run: Run) -> tuple[dict, dict]:
     return sig, who
 
 
-def values_at(sig: dict, who: dict, i: int, run: Run) -> dict:
-    v = {k: float(a[i]) for k, a in sig.items()}
-    v.update({k: w[i] for k, w in who.items()})
-    v["run"] = run.describe()
-    return v
+class ValuesAt(Mapping):
+    """Every signal's value, and who is behind it, at one sample, read only
+    as a rule's message asks: a message reads a few of ~80 signals, and a
+    node-day can have hundreds of events."""
+
+    def __init__(self, sig: dict, who: dict, i: int, run: Run):
+        self._sig, self._who, self._i, self._run = sig, who, i, run
+
+    def __getitem__(self, key: str):
+        if key == "run":
+            return self._run.describe()
+        if key in self._who:
+            return self._who[key][self._i]
+        return float(self._sig[key][self._i])
+
+    def __iter__(self):
+        yield from self._sig
+        yield from (k for k in self._who if k not in self._sig)
+        if "run" not in self._sig and "run" not in self._who:
+            yield "run"
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
 
 
-def make_anomaly(rule: Rule, start: float, end: float, peak: float, v: dict, run: Run) -> Anomaly:
+
+def make_anomaly(rule: Rule, start: float, end: float, peak: float, v: Mapping, run: Run) -> Anomaly:
     pid = process = None
     if rule.who in ("hog", "leak"):
         pid, process = v[f"{rule.who}_pid"], v[f"{rule.who}_comm"]
@@ -73,6 +93,6 @@ def detect(derived: Derived, job: str | None = None, run: Run | None = None) -> 
     for rule in RULES:
         score = np.ascontiguousarray(rule.score(sig, cores), dtype=np.float64)
         for s, e, peak, pi in _events(derived.t, score, config.RELEASE, rule.min_s, config.HOLD_S):
-            v = values_at(sig, who, int(pi), run)
+            v = ValuesAt(sig, who, int(pi), run)
             found.append(make_anomaly(rule, float(derived.t[int(s)]), float(derived.t[int(e)]), peak, v, run))
     return sorted(found, key=lambda a: (a.start, a.kind))

@@ -118,21 +118,27 @@ def _rate(table, name, dt, ok, modulus=0.0) -> np.ndarray:
     return _counter_rate(values, valid, dt, ok, modulus)
 
 
-def _nested(table: pa.Table, name: str) -> tuple[pa.StructArray, np.ndarray]:
-    """Flattened struct items of a list<struct> column and the row of each item."""
-    lists = table.column(name).combine_chunks()
-    lists = lists.fill_null(pa.scalar([], lists.type)) if lists.null_count else lists
-    offsets = lists.offsets.to_numpy()
-    offsets = offsets - offsets[0]
-    rows = np.repeat(np.arange(len(lists)), np.diff(offsets))
-    return lists.flatten(), rows
+def _nested(table: pa.Table, name: str) -> tuple[pa.Table, np.ndarray]:
+    """The struct items of a list<struct> column as a table, and the row of each.
+
+    Chunk by chunk: a node-day is 24 files' chunks, and combining a nested
+    column first would copy all of it when a caller reads a few fields."""
+    chunks, rows, base = [], [], 0
+    for lists in table.column(name).chunks:
+        lists = lists.fill_null(pa.scalar([], lists.type)) if lists.null_count else lists
+        rows.append(np.repeat(np.arange(base, base + len(lists)), np.diff(lists.offsets.to_numpy())))
+        chunks.append(pa.RecordBatch.from_struct_array(lists.flatten()))
+        base += len(lists)
+    item_schema = pa.schema(list(table.schema.field(name).type.value_type))
+    return (pa.Table.from_batches(chunks, schema=item_schema),
+            np.concatenate(rows) if rows else np.empty(0, dtype=np.int64))
 
 
 def _by_item(items: pa.StructArray, key: str):
     """Map item names (cpu number, disk name) to columns of an (n, k) grid."""
     # np.unique's answer (sorted names, each item's index among them) from
     # Arrow's hash-based dictionary encoding: ~40x faster on string names
-    encoded = pc.dictionary_encode(items.field(key))
+    encoded = pc.dictionary_encode(items.column(key).combine_chunks())
     names = encoded.dictionary.to_numpy(zero_copy_only=False)
     order = np.argsort(names, kind="stable")
     rank = np.empty(len(order), dtype=np.int64)
@@ -144,7 +150,7 @@ def _grid_rates(items, rows, col, k, n, fields, dt, ok) -> dict[str, np.ndarray]
     """Per-item counter rates on an (n, k) grid (NaN where an item is absent)."""
     out = {}
     for f in fields:
-        v, valid = _numpy(items.field(f), np.uint64)
+        v, valid = _numpy(items.column(f), np.uint64)
         out[f] = _grid_counter_rate(v, valid, rows, col, n, k, dt, ok, 0.0)
     return out
 
@@ -201,11 +207,11 @@ def _cpu(table, dt, ok, metrics):
 def _cores(table, dt, ok, n) -> tuple[np.ndarray, np.ndarray]:
     """Busy % per logical CPU on an (n, cpus) grid, and the CPU number of each column."""
     items, rows = _nested(table, "cores")
-    if len(items) == 0:
+    if items.num_rows == 0:
         return np.empty((n, 0)), np.empty(0, dtype=np.int64)
     names, col = _by_item(items, "cpu")
     names = names.astype(np.int64)
-    states = _recorded({st: items.field(st) for st in TOTAL_STATES})
+    states = _recorded({st: items.column(st) for st in TOTAL_STATES})
     if not states:
         return np.full((n, len(names)), np.nan), names
     rates = _grid_rates(items, rows, col, len(names), n, states, dt, ok)
@@ -251,7 +257,7 @@ def _disks(table, dt, ok, n, metrics):
     items, rows = _nested(table, "disks")
     names = ["disk_read_Bps", "disk_write_Bps", "disk_read_iops", "disk_write_iops",
              "disk_util_pct", "disk_queue"]
-    if len(items) == 0:
+    if items.num_rows == 0:
         metrics.update({k: np.zeros(n) for k in names})
         return
     dnames, col = _by_item(items, "name")
@@ -274,44 +280,54 @@ def _system(table, dt, ok, metrics):
         metrics[col] = _gauge(table.column(col))
 
 
+def _process_order(pid: np.ndarray, start: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Rows of the long process table sorted by (pid, starttime, sample).
+
+    The table is in sample order, so a stable sort by process alone gives it.
+    A node-day has ~500 k rows but a few hundred processes: hash them to
+    numbered groups (Arrow), number the groups in (pid, starttime) order and
+    radix-sort the 16-bit numbers -- 3-4x faster than a three-key lexsort."""
+    if pid.size and pid.min() >= 0 and pid.max() < 2**23 and start.max() < 2**40:
+        enc = pc.dictionary_encode(pa.array((pid << 40) | start.astype(np.int64)))
+        if len(enc.dictionary) <= 2**16:
+            rank = np.empty(len(enc.dictionary), dtype=np.uint16)
+            rank[np.argsort(enc.dictionary.to_numpy(), kind="stable")] = np.arange(len(rank), dtype=np.uint16)
+            return np.argsort(rank[enc.indices.to_numpy()], kind="stable")
+    return np.lexsort((rows, start, pid))
+
+
 def _processes(table, t, ok, clk_tck: float) -> tuple[pl.DataFrame, np.ndarray]:
     """The long process frame, and its rows in (pid, starttime, sample) order."""
     items, rows = _nested(table, "procs")
-    if len(items) == 0:
+    if items.num_rows == 0:
         return pl.DataFrame(schema={c: (pl.Float64 if c.endswith(("pct", "Bps")) else None)
                                     for c in PROC_COLUMNS}).select(
             pl.col("i").cast(pl.Int64), *[pl.col(c) for c in PROC_COLUMNS[1:]]), np.empty(0, dtype=np.int64)
-    pid = items.field("pid").to_numpy(zero_copy_only=False).astype(np.int64)
-    start = _numpy(items.field("starttime"), np.uint64)[0]
-    order = np.lexsort((rows, start, pid))
+    pid = _numpy(items.column("pid"), np.int64)[0]
+    start = _numpy(items.column("starttime"), np.uint64)[0]
+    order = _process_order(pid, start, rows)
     pid_s, start_s, rows_s = pid[order], start[order], rows[order]
     same = np.zeros(len(order), dtype=bool)
     same[1:] = (pid_s[1:] == pid_s[:-1]) & (start_s[1:] == start_s[:-1])
     # a step that is a gap in the node trace is no rate for processes either
     same[1:] &= ok[rows_s[1:]] | (rows_s[1:] - rows_s[:-1] != 1)
-    t_s = t[rows_s]
 
-    def keyed(name):
-        v, valid = _numpy(items.field(name), np.uint64)
-        out = np.empty(len(order))
-        out[order] = _keyed_counter_rate(v[order], valid[order], rows_s, t_s, same, 1)
-        return out
+    def keyed(values, valid):
+        return _keyed_counter_rate(values, valid, order, rows, t, same, 1)
 
-    ut, uvalid = _numpy(items.field("utime"), np.uint64)
-    st, svalid = _numpy(items.field("stime"), np.uint64)
-    cpu_ticks = ut + st
-    cpu = np.empty(len(order))
-    cpu[order] = _keyed_counter_rate(cpu_ticks[order], (uvalid & svalid)[order], rows_s, t_s, same, 1)
+    ut, uvalid = _numpy(items.column("utime"), np.uint64)
+    st, svalid = _numpy(items.column("stime"), np.uint64)
     cols = {
-        "i": rows.astype(np.int64),
-        "pid": pid, "ppid": items.field("ppid"), "starttime": start,
-        "uid": items.field("uid"), "user": items.field("user"), "comm": items.field("comm"),
-        "state": items.field("state"), "job": items.field("job"), "threads": items.field("threads"),
-        "cpu_pct": cpu / clk_tck * 100.0,
-        "rss": _gauge(items.field("rss")),
-        "read_Bps": keyed("read_bytes"), "write_Bps": keyed("write_bytes"),
+        "i": rows,
+        "pid": pid, "ppid": items.column("ppid"), "starttime": start,
+        "uid": items.column("uid"), "user": items.column("user"), "comm": items.column("comm"),
+        "state": items.column("state"), "job": items.column("job"), "threads": items.column("threads"),
+        "cpu_pct": keyed(ut + st, uvalid & svalid) / clk_tck * 100.0,
+        "rss": _gauge(items.column("rss")),
+        "read_Bps": keyed(*_numpy(items.column("read_bytes"), np.uint64)),
+        "write_Bps": keyed(*_numpy(items.column("write_bytes"), np.uint64)),
     }
-    return pl.DataFrame({k: (pl.from_arrow(v) if isinstance(v, pa.Array) else v)
+    return pl.DataFrame({k: (pl.from_arrow(v.combine_chunks()) if isinstance(v, pa.ChunkedArray) else v)
                          for k, v in cols.items()}), order
 
 

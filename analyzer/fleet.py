@@ -125,11 +125,13 @@ def summarize(unit: Unit, start: str | None = None, end: str | None = None) -> d
     from analyzer.anomalies import detect
     from analyzer.characterize import characterize, mean_profile
     from analyzer.derive import derive
+    from analyzer.heap import keep_freed_memory
     from analyzer.load import NoSamplesSelected, load
     from analyzer.signals import identify_run
     from collector.writer import skip_pandas
 
     skip_pandas()   # a worker process too: nothing here needs pandas
+    keep_freed_memory()
     head = {"host": unit.host, "day": unit.day, "files": len(unit.files)}
     try:
         traces = load(unit.files, start, end)

@@ -12,7 +12,7 @@ import numpy as np
 import polars as pl
 
 from analyzer import config
-from analyzer.anomalies import Anomaly, make_anomaly, values_at
+from analyzer.anomalies import Anomaly, ValuesAt, make_anomaly
 from analyzer.derive import Derived
 from analyzer.kernels._detect import (BASELINE_STATE, EVENT_STATE, OPENED, CLOSED, SLOPE_STATE,
                                       _baseline_step, _event_step, _slope_step)
@@ -81,7 +81,7 @@ class OnlineRules:
             code = _event_step(state, k, t, score, config.RELEASE, rule.min_s, config.HOLD_S)
             if code == OPENED:
                 alarm = make_anomaly(rule, float(state[5]), t, state[3],
-                                     values_at(sig, who, 0, run), run)
+                                     ValuesAt(sig, who, 0, run), run)
                 alarm.end = None
                 self.active[rule.kind] = alarm
                 self.events.append(alarm)

@@ -8,8 +8,8 @@ live view run the same compiled step functions over them.
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
@@ -32,7 +32,7 @@ class Rule:
     inputs: tuple[str, ...]           # signals read (documented in docs/anomalies.md)
     score: Callable[[dict, int], np.ndarray]
     min_s: float
-    message: Callable[[dict], str]    # from the signal values at the event's peak
+    message: Callable[[Mapping], str]    # from the signal values at the event's peak
     filters: tuple[Filter, ...] = ()
     who: str | None = None            # 'hog' / 'leak' / 'run': whose pid and command to report
 

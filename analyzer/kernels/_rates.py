@@ -46,24 +46,30 @@ def _counter_rate(values, valid, dt, step_ok, modulus):
 
 
 @njit(cache=True)
-def _keyed_counter_rate(values, valid, row, t, same_key, max_step_rows):
-    """Rates of counters in a long table sorted by (key, row).
+def _keyed_counter_rate(values, valid, order, row, t, same_key, max_step_rows):
+    """Rates of counters in a long table (one entry per sample and key).
 
-    same_key[j] is True when entry j has the same key (e.g. pid+starttime)
-    as entry j-1.  A rate needs the previous entry of the same key at most
-    max_step_rows rows earlier (1 = the previous sample); otherwise NaN.
-    A counter that goes backwards (pid reuse missed by the key) is NaN."""
+    ``order`` lists the entries sorted by (key, row); same_key[j] is True when
+    entry order[j] has the same key (e.g. pid+starttime) as order[j-1].
+    values, valid and row are per entry, in the table's own order, and so is
+    the result; t is the time of each row.  A rate needs the previous entry of
+    the same key at most max_step_rows rows earlier (1 = the previous
+    sample); otherwise NaN.  A counter that goes backwards (pid reuse missed
+    by the key) is NaN.  Gathering through ``order`` here, not in numpy,
+    saves a copy of every input and of the result per counter."""
     m = values.shape[0]
     out = np.full(m, np.nan)
     for j in range(1, m):
-        if not same_key[j] or not (valid[j] and valid[j - 1]):
+        a = order[j]
+        b = order[j - 1]
+        if not same_key[j] or not (valid[a] and valid[b]):
             continue
-        if row[j] - row[j - 1] > max_step_rows:
+        if row[a] - row[b] > max_step_rows:
             continue
-        dt = t[j] - t[j - 1]
-        if dt <= 0.0 or values[j] < values[j - 1]:
+        dt = t[row[a]] - t[row[b]]
+        if dt <= 0.0 or values[a] < values[b]:
             continue
-        out[j] = float(values[j] - values[j - 1]) / dt
+        out[a] = float(values[a] - values[b]) / dt
     return out
 
 

@@ -3,11 +3,13 @@
 The recorded-workload checks (real faults injected on this machine) are in
 test_sample_traces.py; these pin the rule logic to exact, known windows."""
 import numpy as np
+import polars as pl
 import pytest
 
-from analyzer.anomalies import detect
+from analyzer.anomalies import ValuesAt, detect
 from analyzer.derive import derive
 from analyzer.online import OnlineRules
+from analyzer.signals import Attribution, Run
 from collector.schema import CPU_STATES, trace_metadata
 from tests.analyzer.synth import T0, proc, row, table
 
@@ -148,3 +150,16 @@ def test_leak_signal_names_the_steepest_process_and_never_one_without_rss():
     assert comms[60] == "fast" and pids[60] == 11 and sig[60] == pytest.approx(1e5, rel=0.05)
     assert comms[80] == "slow" and pids[80] == 10     # a NaN rss is no evidence of growth
     assert all(c != "small" for c in (comms[i] for i in range(n)))
+
+
+def test_values_at_reads_signals_and_who_at_one_sample():
+    sig = {"cpu_busy_pct": np.array([1.0, 2.0]), "hog_pid": np.array([0.0, 0.0])}
+    who = {"hog_pid": Attribution(np.array([-1, 1]), pl.Series([7, 8]))}
+    v = ValuesAt(sig, who, 1, Run(None, "lmp"))
+    assert v["cpu_busy_pct"] == 2.0 and type(v["cpu_busy_pct"]) is float
+    assert v["hog_pid"] == 8                     # who is behind a signal wins over its number
+    assert v["run"] == "lmp"
+    assert dict(v) == {"cpu_busy_pct": 2.0, "hog_pid": 8, "run": "lmp"} and len(v) == 3
+    assert ValuesAt(sig, who, 0, Run(None, None))["hog_pid"] is None
+    with pytest.raises(KeyError):
+        v["no_such_signal"]

@@ -1,9 +1,10 @@
 import math
 
 import numpy as np
+import pyarrow as pa
 import pytest
 
-from analyzer.derive import derive
+from analyzer.derive import _process_order, derive
 from analyzer.kernels._rates import _counter_rate, _grid_counter_rate, _keyed_counter_rate
 from collector.schema import CPU_STATES, trace_metadata
 from tests.analyzer.synth import row, proc, table
@@ -66,21 +67,39 @@ def test_counter_rate_random_against_reference():
               ok=rng.random(n) > 0.1)
 
 
-def test_keyed_rate_against_reference():
-    rng = np.random.default_rng(2)
-    m = 200
+@pytest.mark.parametrize("seed", range(6))
+def test_keyed_rate_against_reference(seed):
+    """Entries in any order (a long process table is in sample order), found
+    through ``order``; keys skip samples, go backwards and are null."""
+    rng = np.random.default_rng(seed)
+    m = int(rng.integers(0, 200)) if seed else 200
     key = np.sort(rng.integers(0, 10, m))
-    same = np.r_[False, key[1:] == key[:-1]]
+    same = np.r_[False, key[1:] == key[:-1]][:m]
     row_ = np.zeros(m, np.int64)
     for j in range(1, m):
         row_[j] = row_[j - 1] + int(rng.integers(1, 3)) if same[j] else 0
-    t = row_.astype(float)
-    v = np.cumsum(rng.integers(0, 100, m)).astype(np.uint64)
+    t = np.cumsum(rng.uniform(0.5, 1.5, int(row_.max(initial=0)) + 1))
+    t[1::7] = t[0::7][:t[1::7].size]                 # a clock that stood still: dt <= 0
+    v = np.cumsum(rng.integers(-5, 100, m)).astype(np.uint64)   # now and then backwards
     valid = rng.random(m) > 0.05
-    got = _keyed_counter_rate(v, valid, row_, t, same, 1)
-    want = naive.keyed_counter_rate(list(map(int, v)), valid, row_, t, same, 1)
+    shuffle = rng.permutation(m)                     # entry j of the sorted table is at shuffle[j]
+    at = np.empty(m, np.int64)
+    at[shuffle] = np.arange(m)
+    args = v[at], valid[at], shuffle, row_[at], t, same, 1
+    got = _keyed_counter_rate(*args)
+    want = np.array(naive.keyed_counter_rate(list(map(int, args[0])), *args[1:]), dtype=float)
     np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
-    np.testing.assert_allclose(got[~np.isnan(got)], np.array(want)[~np.isnan(want)])
+    np.testing.assert_allclose(got[~np.isnan(got)], want[~np.isnan(want)])
+    if m > 1:        # unshuffled, the sorted table's own rates
+        np.testing.assert_allclose(got[shuffle], _keyed_counter_rate(v, valid, np.arange(m), row_, t, same, 1))
+
+
+def test_keyed_rate_empty_and_one_entry():
+    one = np.ones(1, dtype=np.uint64), np.ones(1, dtype=bool), np.zeros(1, np.int64), np.zeros(1, np.int64)
+    assert np.isnan(_keyed_counter_rate(*one, np.zeros(1), np.zeros(1, dtype=bool), 1)).all()
+    empty = _keyed_counter_rate(np.empty(0, np.uint64), np.empty(0, bool), np.empty(0, np.int64),
+                                np.empty(0, np.int64), np.empty(0), np.empty(0, bool), 1)
+    assert empty.shape == (0,)
 
 
 @pytest.mark.parametrize("seed", range(8))
@@ -201,3 +220,48 @@ def test_single_sample_and_per_core_imbalance():
     d = _derive([row(i, user=100 * i, idle=100 * i, cores=cores(i)) for i in range(3)])
     np.testing.assert_allclose(d.core_busy[1:], [[100, 0], [100, 0]])
     np.testing.assert_allclose(d.metrics["core_imbalance_pct"][1:], 100.0)
+
+
+@pytest.mark.parametrize("big", [None, "pid", "starttime"])
+def test_process_order_is_the_three_key_sort(big):
+    """Grouped radix order equals lexsort by (pid, starttime, row), ties and
+    all, and falls back to lexsort for keys that do not pack into 64 bits."""
+    rng = np.random.default_rng(5)
+    m = 5000
+    pid = rng.integers(1, 60, m).astype(np.int64)
+    start = rng.integers(0, 4, m).astype(np.uint64) * np.uint64(1000)
+    if big == "pid":
+        pid[::7] = 2**31 - 1
+    elif big == "starttime":
+        start[::7] = np.uint64(2**50)
+    rows = np.sort(rng.integers(0, 800, m))
+    np.testing.assert_array_equal(_process_order(pid, start, rows), np.lexsort((rows, start, pid)))
+    empty = np.empty(0, np.int64)
+    assert _process_order(empty, empty.astype(np.uint64), empty).size == 0
+
+
+def test_chunked_trace_derives_as_one_table():
+    """A node-day is 24 files' chunks, some sliced by --from/--to and with null
+    lists: each chunk is flattened on its own, with the same result."""
+    def procs(i):
+        return [proc(10, 5 * i, comm="a"), proc(11 + i % 3, 2 * i, comm="b")] if i != 7 else None
+    rows = [row(i, user=10 * i, idle=90 * i, procs=procs(i) or [],
+                cores=[{"cpu": c, "user": 5 * i, "idle": 45 * i} for c in range(2)],
+                disks=[{"name": "sda", "reads": i, "read_sectors": 8 * i}]) for i in range(30)]
+    whole = table(rows)
+    procs_col = whole.schema.get_field_index("procs")
+    with_null = whole.set_column(procs_col, whole.schema.field("procs"),
+                                 pa.array([r["procs"] if i != 7 else None for i, r in enumerate(rows)],
+                                          whole.schema.field("procs").type))
+    chunked = pa.concat_tables([with_null.slice(0, 5), with_null.slice(5, 11), with_null.slice(16)])
+    assert chunked.column("procs").num_chunks == 3
+    meta = trace_metadata(whole.schema)
+    a, b = derive(chunked, meta), derive(with_null.combine_chunks(), meta)
+    assert a.procs.equals(b.procs) and a.procs.height == 58
+    # pid 10 is rated at every sample but the first and the one after the null list,
+    # across the chunk seams too; the other pid changes every sample
+    assert a.procs["cpu_pct"].is_not_nan().sum() == 27
+    np.testing.assert_array_equal(a.proc_order, b.proc_order)
+    np.testing.assert_array_equal(a.core_busy, b.core_busy)
+    for k in b.metrics:
+        np.testing.assert_array_equal(a.metrics[k], b.metrics[k], err_msg=k)

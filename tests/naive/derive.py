@@ -28,15 +28,17 @@ def counter_rate(values, valid, dt, step_ok, modulus=0.0):
     return out
 
 
-def keyed_counter_rate(values, valid, row, t, same_key, max_step_rows):
+def keyed_counter_rate(values, valid, order, row, t, same_key, max_step_rows):
+    """Sort the entries by ``order``, rate each against the one before it, put the rates back."""
     out = [math.nan] * len(values)
     for j in range(1, len(values)):
-        if not (same_key[j] and valid[j] and valid[j - 1]):
+        a, b = order[j], order[j - 1]
+        if not (same_key[j] and valid[a] and valid[b]):
             continue
-        dt = t[j] - t[j - 1]
-        if row[j] - row[j - 1] > max_step_rows or dt <= 0 or values[j] < values[j - 1]:
+        dt = t[row[a]] - t[row[b]]
+        if row[a] - row[b] > max_step_rows or dt <= 0 or values[a] < values[b]:
             continue
-        out[j] = float(int(values[j]) - int(values[j - 1])) / dt
+        out[a] = float(int(values[a]) - int(values[b])) / dt
     return out
 
 
