@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +22,7 @@ import polars as pl
 import pyarrow as pa
 
 from analyzer import config
+from analyzer.times import is_relative, parse_time
 from collector.reader import find_traces
 from collector.schema import trace_metadata
 from paratune.errors import ParatuneError
@@ -29,7 +31,13 @@ NODE_METRICS = ("cpu_busy_pct", "cpu_iowait_pct", "mem_used_pct", "psi_mem_some_
                 "net_rx_Bps", "net_tx_Bps", "disk_read_Bps", "disk_write_Bps")
 """Per-node means kept in the summary (names as in analyzer.derive)."""
 
-_STAMP = re.compile(r"-(\d{4})(\d{2})(\d{2})T\d{6}Z(?:-\d+)?\.arrow(?:\.part)?$")
+_STAMP = re.compile(r"-(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z(?:-\d+)?\.arrow(?:\.part)?$")
+"""The recorder's file names: ``<host>-<UTC time of the first sample>[-N].arrow``."""
+
+CLOCK_SLACK_S = 86_400.0
+"""How far a sample may lie outside the span its file names imply (a wall
+clock stepped back) before ``in_window`` may leave its unit out: a day,
+since reading a unit too many costs one read and one too few loses data."""
 
 
 @dataclass(frozen=True)
@@ -66,6 +74,43 @@ def plan(paths) -> list[Unit]:
     for path in find_traces(paths):
         groups.setdefault((_host_of(path), _day_of(path)), []).append(str(path))
     return [Unit(h, d, tuple(sorted(f))) for (h, d), f in sorted(groups.items())]
+
+
+def _first_sample(path: str) -> float | None:
+    m = _STAMP.search(Path(path).name)
+    if not m:
+        return None
+    y, mo, d, h, mi, sec = map(int, m.groups())
+    return datetime(y, mo, d, h, mi, sec, tzinfo=timezone.utc).timestamp()
+
+
+def in_window(units: list[Unit], start: str | None, end: str | None) -> list[Unit]:
+    """The units that may hold a sample between ``start`` and ``end``, judged
+    from file names alone, so a window over years of history reads only its
+    days.  A file's first sample is the time in its name, and a host's file
+    ends before the host's next file begins; units whose names carry no time,
+    and windows relative to each trace's start, keep every unit."""
+    if is_relative(start) or is_relative(end):
+        return units
+    lo, hi = parse_time(start), parse_time(end)
+    if lo is None and hi is None:
+        return units
+    begins = {}                                   # unit -> its first sample, when every name tells
+    for k, u in enumerate(units):
+        firsts = [_first_sample(f) for f in u.files]
+        if firsts and None not in firsts:
+            begins[k] = min(firsts)
+    by_host: dict[str, list[int]] = {}
+    for k in sorted(begins, key=begins.get):
+        by_host.setdefault(units[k].host, []).append(k)
+    drop = set()
+    for ks in by_host.values():
+        for k, after in zip(ks, [*ks[1:], None]):   # a unit ends before the host's next one begins
+            ends = begins[after] if after is not None else None
+            if ((hi is not None and begins[k] - CLOCK_SLACK_S > hi)
+                    or (lo is not None and ends is not None and ends + CLOCK_SLACK_S < lo)):
+                drop.add(k)
+    return [u for k, u in enumerate(units) if k not in drop]
 
 
 def hosts(units: list[Unit]) -> int:

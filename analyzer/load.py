@@ -1,9 +1,7 @@
 """Trace files -> one time-ordered table per host, optionally cut to a time range or a job."""
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +9,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from analyzer.derive import NOT_DERIVED
+from analyzer.times import parse_time
 from collector.reader import read_traces
 from paratune.errors import ParatuneError
 
@@ -32,32 +31,6 @@ class Trace:
     @property
     def n(self) -> int:
         return self.table.num_rows
-
-
-_REL = re.compile(r"^\+(\d+(?:\.\d+)?)([smhd]?)$")
-_UNIT = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-def parse_time(text: str | None, origin: float | None = None) -> float | None:
-    """ISO 8601 (naive = UTC), epoch seconds, or '+N[smhd]' after ``origin``."""
-    if text is None:
-        return None
-    m = _REL.match(text.strip())
-    if m:
-        if origin is None:
-            raise ParatuneError(f"relative time {text!r} needs a trace start")
-        return origin + float(m.group(1)) * _UNIT[m.group(2)]
-    try:
-        return float(text)
-    except ValueError:
-        pass
-    try:
-        dt = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError:
-        raise ParatuneError(f"cannot read time {text!r}: use ISO 8601, epoch seconds or +N[smhd]") from None
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=timezone.utc)
-    return dt.timestamp()
 
 
 def _dedupe(table: pa.Table) -> pa.Table:

@@ -17,9 +17,10 @@ import pyarrow.compute as pc
 import pytest
 
 from analyzer import config
-from analyzer.fleet import assemble, plan, robust_outliers, summarize
+from analyzer.fleet import CLOCK_SLACK_S, Unit, assemble, in_window, plan, robust_outliers, summarize
 from analyzer.parallel import run_units
 from collector.reader import read_trace
+from paratune.errors import ParatuneError
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = ROOT / "sample_traces"
@@ -84,6 +85,34 @@ def test_a_time_window_leaves_out_the_node_days_it_misses(fleet_dir, tmp_path):
     assert json.loads(again.stdout) == doc and f"{len(NODES)} of {len(NODES)} node-days" in again.stderr
     none = _cli(fleet_dir, "--from", "2001-01-01", "--to", "2001-01-02")
     assert none.returncode != 0 and "no samples between --from and --to in 5 node-days" in none.stderr
+
+
+def _days(host: str, first: int, last: int) -> list[Unit]:
+    """A host's units in the recorder's layout, hourly files of 2026-11-DD, from names alone."""
+    return [Unit(host, f"2026-11-{d:02d}", tuple(f"/r/2026-11-{d:02d}/{host}-202611{d:02d}T{h:02d}0000Z.arrow"
+                                             for h in range(24)))
+            for d in range(first, last + 1)]
+
+
+def test_a_window_reads_only_the_days_around_it():
+    """A window over a long history plans its own days and one day either
+    side (a wall clock may have stepped back); a host's last unit may run on."""
+    assert CLOCK_SLACK_S == 86_400
+    units = _days("a", 1, 9) + _days("b", 1, 3)
+    kept = in_window(units, "2026-11-05T06:00:00Z", "2026-11-05T18:00:00Z")
+    assert [(u.host, u.day[-2:]) for u in kept] == [("a", "04"), ("a", "05"), ("a", "06"), ("b", "03")]
+    assert [u.day[-2:] for u in in_window(units, "2026-11-08T06:00", None) if u.host == "a"] == ["07", "08", "09"]
+    assert [u.day[-2:] for u in in_window(units, None, "2026-11-01T12:00:00") if u.host == "a"] == ["01", "02"]
+    assert in_window(units, "2030-01-01", None) == [units[8], units[-1]]      # each host's last unit
+
+
+def test_a_window_keeps_what_names_cannot_place():
+    units = _days("a", 1, 9) + [Unit("a", "", ("/r/imported.arrow",))]
+    assert in_window(units, "+1h", "+2h") == units                  # relative to each trace's start
+    assert in_window(units, None, None) == units
+    assert units[-1] in in_window(units, "2001-01-01", "2001-01-02")
+    with pytest.raises(ParatuneError, match="cannot read time"):
+        in_window(units, "yesterday", None)
 
 
 def test_summary_of_a_node_matches_its_trace(fleet_dir):
