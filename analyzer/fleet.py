@@ -36,8 +36,8 @@ _STAMP = re.compile(r"-(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z(?:-\d+)?\.ar
 
 CLOCK_SLACK_S = 86_400.0
 """How far a sample may lie outside the span its file names imply (a wall
-clock stepped back) before ``in_window`` may leave its unit out: a day,
-since reading a unit too many costs one read and one too few loses data."""
+clock stepped back) before ``in_window`` may leave its file out: a day,
+since reading a file too many costs one read and one too few loses data."""
 
 
 @dataclass(frozen=True)
@@ -68,49 +68,55 @@ def _day_of(path: Path) -> str:
     return f"{m.group(1)}-{m.group(2)}-{m.group(3)}" if m else ""
 
 
-def plan(paths) -> list[Unit]:
-    """Every (host, day) under ``paths``, in host then day order."""
-    groups: dict[tuple[str, str], list[str]] = {}
-    for path in find_traces(paths):
-        groups.setdefault((_host_of(path), _day_of(path)), []).append(str(path))
-    return [Unit(h, d, tuple(sorted(f))) for (h, d), f in sorted(groups.items())]
-
-
-def _first_sample(path: str) -> float | None:
-    m = _STAMP.search(Path(path).name)
+def _first_sample(path: Path) -> tuple[str, float] | None:
+    """The host part of a recorder's file name and the time of its first sample."""
+    m = _STAMP.search(path.name)
     if not m:
         return None
     y, mo, d, h, mi, sec = map(int, m.groups())
-    return datetime(y, mo, d, h, mi, sec, tzinfo=timezone.utc).timestamp()
+    return path.name[:m.start()], datetime(y, mo, d, h, mi, sec, tzinfo=timezone.utc).timestamp()
 
 
-def in_window(units: list[Unit], start: str | None, end: str | None) -> list[Unit]:
-    """The units that may hold a sample between ``start`` and ``end``, judged
-    from file names alone, so a window over years of history reads only its
+def in_window(paths: list[Path], start: str | None, end: str | None) -> list[Path]:
+    """The files that may hold a sample between ``start`` and ``end``, judged
+    from their names alone, so a window over years of history opens only its
     days.  A file's first sample is the time in its name, and a host's file
-    ends before the host's next file begins; units whose names carry no time,
-    and windows relative to each trace's start, keep every unit."""
+    ends before the host's next file begins; files named otherwise, a host's
+    last file, and windows relative to each trace's start are kept."""
     if is_relative(start) or is_relative(end):
-        return units
+        return paths
     lo, hi = parse_time(start), parse_time(end)
     if lo is None and hi is None:
-        return units
-    begins = {}                                   # unit -> its first sample, when every name tells
-    for k, u in enumerate(units):
-        firsts = [_first_sample(f) for f in u.files]
-        if firsts and None not in firsts:
-            begins[k] = min(firsts)
-    by_host: dict[str, list[int]] = {}
-    for k in sorted(begins, key=begins.get):
-        by_host.setdefault(units[k].host, []).append(k)
-    drop = set()
-    for ks in by_host.values():
-        for k, after in zip(ks, [*ks[1:], None]):   # a unit ends before the host's next one begins
-            ends = begins[after] if after is not None else None
-            if ((hi is not None and begins[k] - CLOCK_SLACK_S > hi)
-                    or (lo is not None and ends is not None and ends + CLOCK_SLACK_S < lo)):
-                drop.add(k)
-    return [u for k, u in enumerate(units) if k not in drop]
+        return paths
+    by_host: dict[str, list[tuple[float, Path]]] = {}
+    kept = []
+    for p in paths:
+        named = _first_sample(p)
+        if named is None:
+            kept.append(p)
+        else:
+            by_host.setdefault(named[0], []).append((named[1], p))
+    for files in by_host.values():
+        files.sort()
+        for (begins, p), after in zip(files, [*files[1:], None]):
+            ends = after[0] if after else math.inf
+            if (hi is None or begins - CLOCK_SLACK_S <= hi) and (lo is None or ends + CLOCK_SLACK_S >= lo):
+                kept.append(p)
+    return sorted(kept)
+
+
+def plan(paths, start: str | None = None, end: str | None = None) -> list[Unit]:
+    """Every (host, day) under ``paths``, in host then day order; with ``start``
+    or ``end``, only those whose files may hold a sample in between."""
+    found = find_traces(paths)
+    files = in_window(found, start, end)
+    if found and not files:
+        raise ParatuneError(f"no samples between --from and --to in the {len(found)} trace files of "
+                            + ", ".join(map(str, paths)))
+    groups: dict[tuple[str, str], list[str]] = {}
+    for path in files:
+        groups.setdefault((_host_of(path), _day_of(path)), []).append(str(path))
+    return [Unit(h, d, tuple(sorted(f))) for (h, d), f in sorted(groups.items())]
 
 
 def hosts(units: list[Unit]) -> int:

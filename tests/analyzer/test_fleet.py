@@ -17,7 +17,7 @@ import pyarrow.compute as pc
 import pytest
 
 from analyzer import config
-from analyzer.fleet import CLOCK_SLACK_S, Unit, assemble, in_window, plan, robust_outliers, summarize
+from analyzer.fleet import CLOCK_SLACK_S, assemble, in_window, plan, robust_outliers, summarize
 from analyzer.parallel import run_units
 from collector.reader import read_trace
 from paratune.errors import ParatuneError
@@ -84,35 +84,43 @@ def test_a_time_window_leaves_out_the_node_days_it_misses(fleet_dir, tmp_path):
     again = _cli(fleet_dir, "--json", "--workers", "1", "--cache", tmp_path / "c", *window)
     assert json.loads(again.stdout) == doc and f"{len(NODES)} of {len(NODES)} node-days" in again.stderr
     none = _cli(fleet_dir, "--from", "2001-01-01", "--to", "2001-01-02")
-    assert none.returncode != 0 and "no samples between --from and --to in 5 node-days" in none.stderr
+    assert none.returncode != 0 and "no samples between --from and --to in the 5 trace files" in none.stderr
+    # named for other days, the recordings hold none of the window's samples: read, and left out
+    late = _cli(fleet_dir, "--from", str(start + 86_400 * 3000), "--json")
+    assert late.returncode != 0 and "no samples between --from and --to in 5 node-days" in late.stderr
 
 
-def _days(host: str, first: int, last: int) -> list[Unit]:
-    """A host's units in the recorder's layout, hourly files of 2026-11-DD, from names alone."""
-    return [Unit(host, f"2026-11-{d:02d}", tuple(f"/r/2026-11-{d:02d}/{host}-202611{d:02d}T{h:02d}0000Z.arrow"
-                                             for h in range(24)))
-            for d in range(first, last + 1)]
+def _hours(host: str, first: int, last: int) -> list[Path]:
+    """A host's hourly files of 2026-11-DD in the recorder's layout (names alone)."""
+    return [Path(f"/r/2026-11-{d:02d}/{host}-202611{d:02d}T{h:02d}0000Z.arrow")
+            for d in range(first, last + 1) for h in range(24)]
 
 
-def test_a_window_reads_only_the_days_around_it():
-    """A window over a long history plans its own days and one day either
-    side (a wall clock may have stepped back); a host's last unit may run on."""
+def _days(paths: list[Path]) -> list[tuple[str, str]]:
+    return sorted({(p.name.split("-")[0], p.parent.name[-2:]) for p in paths})
+
+
+def test_a_window_opens_only_the_days_around_it():
+    """A window over a long history keeps its own files and a day either side
+    (a wall clock may have stepped back); a host's last file may run on."""
     assert CLOCK_SLACK_S == 86_400
-    units = _days("a", 1, 9) + _days("b", 1, 3)
-    kept = in_window(units, "2026-11-05T06:00:00Z", "2026-11-05T18:00:00Z")
-    assert [(u.host, u.day[-2:]) for u in kept] == [("a", "04"), ("a", "05"), ("a", "06"), ("b", "03")]
-    assert [u.day[-2:] for u in in_window(units, "2026-11-08T06:00", None) if u.host == "a"] == ["07", "08", "09"]
-    assert [u.day[-2:] for u in in_window(units, None, "2026-11-01T12:00:00") if u.host == "a"] == ["01", "02"]
-    assert in_window(units, "2030-01-01", None) == [units[8], units[-1]]      # each host's last unit
+    paths = _hours("a", 1, 9) + _hours("b", 1, 3)
+    kept = in_window(paths, "2026-11-05T06:00:00Z", "2026-11-05T18:00:00Z")
+    assert _days(kept) == [("a", "04"), ("a", "05"), ("a", "06"), ("b", "03")]
+    assert len([p for p in kept if p.name.startswith("a-")]) == 19 + 24 + 19   # 05:00 on the 4th to 18:00 on the 6th
+    assert [p.name for p in kept if p.name.startswith("b-")] == ["b-20261103T230000Z.arrow"]  # its last
+    assert _days(in_window(paths, "2026-11-08T06:00", None))[:3] == [("a", "07"), ("a", "08"), ("a", "09")]
+    assert _days(in_window(paths, None, "2026-11-01T12:00:00")) == [("a", "01"), ("a", "02"), ("b", "01"), ("b", "02")]
+    assert in_window(paths, "2030-01-01", None) == sorted([paths[9 * 24 - 1], paths[-1]])
 
 
 def test_a_window_keeps_what_names_cannot_place():
-    units = _days("a", 1, 9) + [Unit("a", "", ("/r/imported.arrow",))]
-    assert in_window(units, "+1h", "+2h") == units                  # relative to each trace's start
-    assert in_window(units, None, None) == units
-    assert units[-1] in in_window(units, "2001-01-01", "2001-01-02")
+    paths = _hours("a", 1, 9) + [Path("/r/imported.arrow")]
+    assert in_window(paths, "+1h", "+2h") == paths                  # relative to each trace's start
+    assert in_window(paths, None, None) == paths
+    assert Path("/r/imported.arrow") in in_window(paths, "2001-01-01", "2001-01-02")
     with pytest.raises(ParatuneError, match="cannot read time"):
-        in_window(units, "yesterday", None)
+        in_window(paths, "yesterday", None)
 
 
 def test_summary_of_a_node_matches_its_trace(fleet_dir):
