@@ -116,19 +116,28 @@ def _span(seconds: float) -> str:
     return f"{h}h{m:02d}" if h else f"{m}m{seconds % 60:02d}s"
 
 
-def _records(df: pl.DataFrame) -> list[dict]:
-    rows = df.to_dicts()
-    for r in rows:
-        for c in TIME_COLUMNS:
-            if c in r:
-                r[c] = iso(r[c])
-    return rows
+def _iso(seconds: pl.Expr) -> pl.Expr:
+    """``format.iso`` as a polars expression: the time rounded to the
+    microsecond, shown to the second, in UTC; null where not finite."""
+    us = (seconds.cast(pl.Float64) * 1e6).round().cast(pl.Int64)
+    return (pl.when(seconds.cast(pl.Float64).is_finite())
+            .then(pl.from_epoch(us, time_unit="us").dt.strftime("%Y-%m-%dT%H:%M:%S+00:00")))
+
+
+def _rows(df: pl.DataFrame) -> list[str]:
+    """The table as JSON objects, one per row, written by polars (NaN and
+    inf as null, times as ISO 8601): a thousand node-days have ~400 k
+    anomalies, 9 s as Python dicts and 0.2 s this way."""
+    if df.height == 0:
+        return []
+    times = [c for c in TIME_COLUMNS if c in df.columns]
+    return df.with_columns(_iso(pl.col(c)).alias(c) for c in times).write_ndjson().splitlines()
 
 
 def to_json(f: Fleet) -> str:
-    doc = {"schema_version": SCHEMA_VERSION, "fleet": overview(f), "nodes": _records(f.nodes),
-           "jobs": _records(f.jobs), "outliers": _records(f.outliers), "anomalies": _records(f.anomalies)}
-    return dumps_tables(doc)
+    return dumps_tables({"schema_version": SCHEMA_VERSION, "fleet": overview(f)},
+                        {"nodes": _rows(f.nodes), "jobs": _rows(f.jobs), "outliers": _rows(f.outliers),
+                         "anomalies": _rows(f.anomalies)})
 
 
 def write_parquet(f: Fleet, out: Path) -> list[Path]:

@@ -70,6 +70,20 @@ def test_plan_groups_files_by_host_and_day(fleet_dir, tmp_path):
     assert [(u.host, u.day) for u in units] == [("n01", ""), ("n01", "2026-11-23")]
 
 
+def test_recorder_names_give_the_host_and_the_worker_checks_them(tmp_path):
+    """Planning does not open files named in the recorder's layout; a file
+    named for one host that holds another's samples is reported, not mixed in."""
+    day = tmp_path / "2026-11-23"
+    as_node(SAMPLES / "lammps.arrow", day / "n01-20261123T000000Z.arrow", "n01")
+    as_node(SAMPLES / "lammps.arrow", day / "n01-20261123T010000Z.arrow", "n02")      # misnamed
+    (day / "n03-20261123T000000Z.arrow").write_bytes(b"not a trace")
+    units = plan([tmp_path])
+    assert [(u.host, len(u.files)) for u in units] == [("n01", 2), ("n03", 1)]
+    bad, broken = (summarize(u)["node"]["error"] for u in units)
+    assert bad == "files named for host n01 hold samples recorded by n01, n02"
+    assert "not a paratune trace" in broken or "damaged" in broken
+
+
 def test_a_time_window_leaves_out_the_node_days_it_misses(fleet_dir, tmp_path):
     ts = read_trace(next(fleet_dir.rglob("n04-*.arrow"))).table.column("ts").cast(pa.int64()).to_numpy() / 1e6
     others = [read_trace(p).table.column("ts").cast(pa.int64()).to_numpy() / 1e6
@@ -159,7 +173,8 @@ def test_a_damaged_node_is_reported_not_fatal(fleet_dir, tmp_path):
     shutil.copytree(fleet_dir, tmp_path / "f")
     (tmp_path / "f" / "2026-11-22" / "n06-20261122T030000Z.arrow").write_bytes(b"\x89PNG not a trace")
     f = assemble(run_units(plan([tmp_path / "f"]), workers=1))
-    assert f.errors["host"].to_list() == ["n06-20261122T030000Z.arrow"]
+    # the host its name gives, and the file named in the error
+    assert f.errors["host"].to_list() == ["n06"] and "n06-20261122T030000Z.arrow" in f.errors["error"][0]
     assert f.nodes.filter(pl.col("error").is_null()).height == 5
 
 
