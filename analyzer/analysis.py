@@ -58,7 +58,7 @@ def top_processes(derived: Derived, limit: int = TOP_PROCESSES) -> pl.DataFrame:
 
 def analyze_trace(trace: Trace) -> Analysis:
     d = derive(trace.table, trace.metadata)
-    run = identify_run(d.procs, trace.job)
+    run = identify_run(d.procs, trace.job, d.proc_order)
     phases = find_phases(d)
     jobs = sorted(j for j in d.procs["job"].unique().to_list() if j is not None) if d.procs.height else []
     return Analysis(

@@ -86,7 +86,7 @@ def detect(derived: Derived, job: str | None = None, run: Run | None = None) -> 
     """All anomalies of a trace, in time order."""
     if derived.n == 0:
         return []
-    run = run or identify_run(derived.procs, job)
+    run = run or identify_run(derived.procs, job, derived.proc_order)
     cores = max(derived.core_busy.shape[1], 1)
     sig, who = signals(derived, run)
     found = []

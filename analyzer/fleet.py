@@ -214,7 +214,7 @@ def summarize(unit: Unit, start: str | None = None, end: str | None = None) -> d
                                           f"{recorders}"}, "jobs": [], "anomalies": []}
     tr = traces[0]
     d = derive(tr.table, tr.metadata)
-    run = identify_run(d.procs, None)
+    run = identify_run(d.procs, None, d.proc_order)
     anomalies = detect(d, None, run)
     cores = max(int(d.core_busy.shape[1]), 1)
     mem = np.asarray(d.metrics.get("mem_used_pct", np.full(d.n, np.nan)), dtype=np.float64)
