@@ -126,8 +126,13 @@ def _nested(table: pa.Table, name: str) -> tuple[pa.Table, np.ndarray]:
     chunks, rows, base = [], [], 0
     for lists in table.column(name).chunks:
         lists = lists.fill_null(pa.scalar([], lists.type)) if lists.null_count else lists
-        rows.append(np.repeat(np.arange(base, base + len(lists)), np.diff(lists.offsets.to_numpy())))
-        chunks.append(pa.RecordBatch.from_struct_array(lists.flatten()))
+        items = lists.flatten()
+        at = np.repeat(np.arange(base, base + len(lists)), np.diff(lists.offsets.to_numpy()))
+        if items.null_count:          # a null item is no item (its fields would read as null)
+            present = items.is_valid()
+            items, at = items.filter(present), at[present.to_numpy(zero_copy_only=False)]
+        rows.append(at)
+        chunks.append(pa.RecordBatch.from_struct_array(items))
         base += len(lists)
     item_schema = pa.schema(list(table.schema.field(name).type.value_type))
     return (pa.Table.from_batches(chunks, schema=item_schema),

@@ -23,7 +23,7 @@ import pyarrow as pa
 
 from analyzer import config
 from analyzer.times import is_relative, parse_time
-from collector.reader import find_traces
+from collector.reader import find_traces, read_trace
 from collector.schema import trace_metadata
 from paratune.errors import ParatuneError
 
@@ -49,13 +49,25 @@ class Unit:
 
 
 _PLAIN_HOST = re.compile(r"[A-Za-z0-9][A-Za-z0-9.-]*")
-"""Host names the recorder's file names keep as they are (``safe_host``)."""
+"""Host names the recorder writes into file names unchanged (``safe_host``
+turns other characters into ``_``, so a name with one may be a rewrite)."""
+
+
+def _stamp(path: Path) -> tuple[str, datetime] | None:
+    """The host part and the first sample's time of a recorder's file name."""
+    m = _STAMP.search(path.name)
+    if not m:
+        return None
+    try:
+        return path.name[:m.start()], datetime(*map(int, m.groups()), tzinfo=timezone.utc)
+    except ValueError:               # digits that are no date: a file named otherwise
+        return None
 
 
 def _named_host(path: Path) -> str | None:
     """The host a recorder's file name gives, when the name can only be that host's."""
-    m = _STAMP.search(path.name)
-    host = path.name[:m.start()] if m else ""
+    stamp = _stamp(path)
+    host = stamp[0] if stamp else ""
     return host if _PLAIN_HOST.fullmatch(host) and host != "unknown" else None
 
 
@@ -63,8 +75,9 @@ def _host_of(path: Path) -> str:
     """The host that recorded a file: the one its name gives in the recorder's
     layout (planning years of history must not open every file: ~0.15 ms
     each, in the parent, before any work starts), else the one its schema
-    names; ``summarize`` checks the name against the schema.  Unreadable
-    files get their file name, and ``summarize`` reports why."""
+    names; ``summarize`` checks names against schemas.  A file named
+    otherwise that cannot be opened gets its file name, and ``summarize``
+    reports why."""
     named = _named_host(path)
     if named is not None:
         return named
@@ -81,39 +94,31 @@ def _host_of(path: Path) -> str:
 
 
 def _day_of(path: Path) -> str:
-    m = _STAMP.search(path.name)
-    return f"{m.group(1)}-{m.group(2)}-{m.group(3)}" if m else ""
-
-
-def _first_sample(path: Path) -> tuple[str, float] | None:
-    """The host part of a recorder's file name and the time of its first sample."""
-    m = _STAMP.search(path.name)
-    if not m:
-        return None
-    y, mo, d, h, mi, sec = map(int, m.groups())
-    return path.name[:m.start()], datetime(y, mo, d, h, mi, sec, tzinfo=timezone.utc).timestamp()
+    stamp = _stamp(path)
+    return stamp[1].strftime("%Y-%m-%d") if stamp else ""
 
 
 def in_window(paths: list[Path], start: str | None, end: str | None) -> list[Path]:
     """The files that may hold a sample between ``start`` and ``end``, judged
     from their names alone, so a window over years of history opens only its
-    days.  A file's first sample is the time in its name, and a host's file
-    ends before the host's next file begins; files named otherwise, a host's
-    last file, and windows relative to each trace's start are kept."""
+    days.  A file's first sample is the time in its name, and it ends before
+    the next file of its host under the same root begins (one recorder, one
+    sequence); a host's last file may run on.  Files named otherwise, and
+    windows relative to each trace's start, keep every file."""
     if is_relative(start) or is_relative(end):
         return paths
     lo, hi = parse_time(start), parse_time(end)
     if lo is None and hi is None:
         return paths
-    by_host: dict[str, list[tuple[float, Path]]] = {}
+    sequences: dict[tuple[Path, str], list[tuple[float, Path]]] = {}
     kept = []
     for p in paths:
-        named = _first_sample(p)
-        if named is None:
+        stamp = _stamp(p)
+        if stamp is None:
             kept.append(p)
-        else:
-            by_host.setdefault(named[0], []).append((named[1], p))
-    for files in by_host.values():
+        else:        # <root>/<date>/<host>-<time>.arrow: one recorder's files
+            sequences.setdefault((p.parent.parent, stamp[0]), []).append((stamp[1].timestamp(), p))
+    for files in sequences.values():
         files.sort()
         for (begins, p), after in zip(files, [*files[1:], None]):
             ends = after[0] if after else math.inf
@@ -122,18 +127,20 @@ def in_window(paths: list[Path], start: str | None, end: str | None) -> list[Pat
     return sorted(kept)
 
 
-def plan(paths, start: str | None = None, end: str | None = None) -> list[Unit]:
-    """Every (host, day) under ``paths``, in host then day order; with ``start``
-    or ``end``, only those whose files may hold a sample in between."""
-    found = find_traces(paths)
-    files = in_window(found, start, end)
-    if found and not files:
-        raise ParatuneError(f"no samples between --from and --to in the {len(found)} trace files of "
-                            + ", ".join(map(str, paths)))
+def plan(paths) -> list[Unit]:
+    """Every (host, day) under ``paths``, in host then day order."""
     groups: dict[tuple[str, str], list[str]] = {}
-    for path in files:
+    for path in find_traces(paths):
         groups.setdefault((_host_of(path), _day_of(path)), []).append(str(path))
     return [Unit(h, d, tuple(sorted(f))) for (h, d), f in sorted(groups.items())]
+
+
+def within(units: list[Unit], start: str | None, end: str | None) -> list[Unit]:
+    """The units, each with only the files that may hold a sample between
+    ``start`` and ``end`` (``in_window``); units left with none are dropped."""
+    kept = set(in_window([Path(f) for u in units for f in u.files], start, end))
+    out = [Unit(u.host, u.day, tuple(f for f in u.files if Path(f) in kept)) for u in units]
+    return [u for u in out if u.files]
 
 
 def hosts(units: list[Unit]) -> int:
@@ -193,25 +200,22 @@ def summarize(unit: Unit, start: str | None = None, end: str | None = None) -> d
     from analyzer.anomalies import detect
     from analyzer.characterize import characterize, mean_profile
     from analyzer.derive import derive
-    from analyzer.heap import keep_freed_memory
     from analyzer.load import NoSamplesSelected, load
     from analyzer.signals import identify_run
     from collector.writer import skip_pandas
 
     skip_pandas()   # a worker process too: nothing here needs pandas
-    keep_freed_memory()
     head = {"host": unit.host, "day": unit.day, "files": len(unit.files)}
     try:
         traces = load(unit.files, start, end)
     except NoSamplesSelected:
         return {"node": {**head, "error": None, "outside": True}, "jobs": [], "anomalies": []}
     except ParatuneError as exc:
-        return {"node": {**head, "error": str(exc)}, "jobs": [], "anomalies": []}
-    named = {_named_host(Path(f)) for f in unit.files} == {unit.host}
-    if named and (len(traces) > 1 or traces[0].host not in ("", unit.host)):
+        return _salvage(unit, start, end, str(exc))
+    named = any(_named_host(Path(f)) == unit.host for f in unit.files)
+    if len(traces) > 1 or (named and traces[0].host not in ("", unit.host)):
         recorders = ", ".join(sorted({t.host or "a recorder without a host name" for t in traces}))
-        return {"node": {**head, "error": f"files named for host {unit.host} hold samples recorded by "
-                                          f"{recorders}"}, "jobs": [], "anomalies": []}
+        return _failed(unit, f"files named for host {unit.host} hold samples recorded by {recorders}")
     tr = traces[0]
     d = derive(tr.table, tr.metadata)
     run = identify_run(d.procs, None, d.proc_order)
@@ -231,6 +235,29 @@ def summarize(unit: Unit, start: str | None = None, end: str | None = None) -> d
     found = [{"host": unit.host, "day": unit.day, **a.to_dict()} for a in anomalies]
     return {"node": node, "jobs": [{"host": unit.host, "day": unit.day, **j} for j in jobs],
             "anomalies": found}
+
+
+def _failed(unit: Unit, error: str) -> dict:
+    return {"node": {"host": unit.host, "day": unit.day, "files": len(unit.files), "error": error},
+            "jobs": [], "anomalies": []}
+
+
+def _salvage(unit: Unit, start: str | None, end: str | None, error: str) -> dict:
+    """A unit that could not be read as a whole: its readable files are
+    analysed and each damaged one is a row of its own (``damaged``), so one
+    torn hour does not cost the node its day."""
+    from analyzer.derive import NOT_DERIVED
+    damaged = {}
+    for f in unit.files:
+        try:
+            read_trace(f, NOT_DERIVED)
+        except ParatuneError as exc:
+            damaged[f] = str(exc)
+    if not damaged or len(damaged) == len(unit.files):      # not one file's fault, or nothing left
+        return _failed(unit, error)
+    result = summarize(Unit(unit.host, unit.day, tuple(f for f in unit.files if f not in damaged)), start, end)
+    result["damaged"] = [{"host": unit.host, "day": unit.day, "files": 1, "error": e} for e in damaged.values()]
+    return result
 
 
 # ---------------------------------------------------------------- the fleet (runs in the parent)
@@ -266,9 +293,11 @@ OUTLIER_SCHEMA = {"host": pl.Utf8, "day": pl.Utf8, "peers": pl.Utf8, "n_peers": 
 def assemble(results: list[dict]) -> Fleet:
     """The summaries of every unit as tables, in (host, day) order whatever
     order the workers finished in, plus the outliers."""
+    damaged = [d for r in results for d in r.get("damaged", [])]       # read even when outside
     results = sorted((r for r in results if not r["node"].get("outside")),
                      key=lambda r: (r["node"]["host"], r["node"]["day"]))
-    nodes = pl.DataFrame([r["node"] for r in results], schema=NODE_SCHEMA)
+    rows = sorted([r["node"] for r in results] + damaged, key=lambda n: (n["host"], n["day"], n["error"] or ""))
+    nodes = pl.DataFrame(rows, schema=NODE_SCHEMA)
     job_nodes = pl.DataFrame([j for r in results for j in r["jobs"]], schema=JOB_NODE_SCHEMA)
     anomalies = pl.DataFrame([a for r in results for a in r["anomalies"]], schema=ANOMALY_SCHEMA)
     return Fleet(nodes, _jobs(job_nodes, anomalies), job_nodes, anomalies, outliers(nodes, job_nodes))

@@ -1,16 +1,17 @@
 """Keep freed memory for the next node-day in a process that analyses many.
 
-A node-day allocates ~150 MB of arrays and frees them.  glibc hands every
+A node-day allocates a few hundred MB of arrays and frees them.  glibc hands every
 block above its mmap threshold straight back to the kernel, so the next
 node-day faults the same pages in again, zeroed: a tenth of a fleet worker's
 time, most of it in the kernel, and it scales badly with workers.  Raising
-the mmap and trim thresholds keeps those pages in the heap for reuse; the
-peak memory is that of one node-day either way.
+the mmap and trim thresholds keeps those pages in the heap for reuse: the
+process's memory stays at its largest node-day's instead of going back down
+between node-days, which is what a fleet worker that analyses nothing else
+wants (``analyzer.parallel`` calls this in its local workers only).
 """
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import functools
 
 M_TRIM_THRESHOLD = -1
@@ -23,11 +24,11 @@ TRIM_THRESHOLD = 2**31 - 1
 
 @functools.cache
 def keep_freed_memory() -> bool:
-    """Raise glibc's thresholds once per process; False where malloc is not glibc's."""
+    """Raise glibc's thresholds once per process; False where there is no
+    mallopt or it refuses (musl's always does)."""
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):         # musl, macOS: nothing to tune
+        mallopt = ctypes.CDLL(None).mallopt       # the C library this process runs on
+    except (OSError, AttributeError):             # no mallopt (macOS): nothing to tune
         return False
     mallopt.argtypes, mallopt.restype = (ctypes.c_int, ctypes.c_int), ctypes.c_int
     return bool(mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_MAX)) & bool(mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD))

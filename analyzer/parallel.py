@@ -5,7 +5,9 @@ The three give the same summaries (``summarize`` is a pure function of file
 paths and ``fleet.assemble`` orders its input), so a site can test on a
 laptop and run on its cluster.  Work is handed out one unit at a time and
 only the small summaries come back: memory stays that of one node-day per
-worker, whatever the number of units.
+worker, whatever the number of units.  Local workers (and this process when
+it is the only one) keep freed memory for their next unit (``analyzer.heap``);
+Dask workers are left as their cluster set them up, since other work shares them.
 """
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 
 from analyzer.fleet import Unit, summarize
+from analyzer.heap import keep_freed_memory
 from paratune.errors import ParatuneError
 
 DASK_CONNECT_TIMEOUT = "10s"
@@ -42,6 +45,7 @@ def run_units(units: list[Unit], start: str | None = None, end: str | None = Non
     if workers < 1:
         raise ParatuneError(f"--workers {workers}: need at least 1")
     if workers == 1 or len(units) <= 1:
+        keep_freed_memory()
         out = []
         for u in units:
             out.append(work(u))
@@ -75,7 +79,7 @@ def _in_pool(units, work, workers: int, done) -> list[dict]:
 
 def _collect(units, work, workers: int, ctx, done) -> list[dict]:
     out = []
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=keep_freed_memory) as pool:
         futures = [pool.submit(work, u) for u in units]
         try:
             for f in as_completed(futures):

@@ -5,7 +5,7 @@ of the code that reads and analyses them, so the key hashes both: each
 file's path, size and modification time, the time range, the source of
 ``analyzer/`` and ``collector/`` and the versions of paratune and of the
 libraries that compute with it.  A rewritten file, an edited threshold or an
-upgrade misses.  Units with a file still being written (``.part``) and units
+upgrade misses.  Units with a file still being written (``.part``) or one
 that could not be read are never kept; a unit without a sample in the time
 range is (that answer depends on nothing but the key).
 
@@ -123,7 +123,7 @@ class SummaryCache:
 
     def put(self, key: str | None, summary: dict) -> None:
         """Keep a summary; a cache that cannot be written only costs time."""
-        if key is None or not self.usable or summary["node"].get("error"):
+        if key is None or not self.usable or summary["node"].get("error") or summary.get("damaged"):
             return
         path = self.path(key)
         if not self._checked(path.parent, create=True):

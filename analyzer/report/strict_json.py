@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 
 import numpy as np
 
@@ -24,7 +25,13 @@ def dumps_tables(head: dict, tables: dict[str, list[str]]) -> str:
     for key, rows in tables.items():
         body = "[\n  " + ",\n  ".join(rows) + "\n ]" if rows else "[]"
         parts.append(f" {json.dumps(key)}: {body}")
-    return "{\n" + ",\n".join(parts) + "\n}"
+    doc = "{\n" + ",\n".join(parts) + "\n}"
+    return doc if doc.isascii() else _NON_ASCII.sub(lambda m: json.dumps(m.group())[1:-1], doc)
+
+
+_NON_ASCII = re.compile(r"[^\x00-\x7f]")
+"""What polars writes as UTF-8 and ``json.dumps`` escapes: every ``--json``
+is ASCII, whatever the encoding of the terminal or pipe it goes to."""
 
 
 def _clean(obj):

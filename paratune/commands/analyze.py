@@ -53,7 +53,7 @@ def run(args) -> int:
     err = Console(stderr=True)
     if not args.job:
         from analyzer.fleet import hosts, plan
-        units = plan(args.paths, args.start, args.end)
+        units = plan(args.paths)
         if args.fleet or hosts(units) > 1:
             return _fleet(args, units, err)
     if args.out or args.workers or args.scheduler or args.cache:
@@ -89,18 +89,22 @@ def run(args) -> int:
 def _fleet(args, units, err) -> int:
     from rich.console import Console
 
-    from analyzer.fleet import assemble
+    from analyzer.fleet import assemble, within
     from analyzer.report import fleet as report
 
     if not units:
         raise ParatuneError("no trace files in " + ", ".join(map(str, args.paths)))
+    planned = len(units)
+    units = within(units, args.start, args.end)      # before any file is read
+    if not units:
+        raise ParatuneError(f"no samples between --from and --to in {planned} node-days")
     if args.plot:
         raise ParatuneError("--plot draws one node's run; for a fleet use --json or --out")
     if args.out and Path(args.out).suffix.lower() != ".parquet":
         raise ParatuneError(f"--out {args.out}: the file must end in .parquet")
     fleet = assemble(_summaries(args, units, err))
     if fleet.nodes.height == 0:
-        raise ParatuneError(f"no samples between --from and --to in {len(units)} node-days")
+        raise ParatuneError(f"no samples between --from and --to in {planned} node-days")
     if fleet.errors.height == fleet.nodes.height:
         raise ParatuneError(f"no readable trace among {len(units)} node-days: {fleet.errors['error'][0]}")
     if args.out:

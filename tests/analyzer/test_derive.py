@@ -265,3 +265,19 @@ def test_chunked_trace_derives_as_one_table():
     np.testing.assert_array_equal(a.core_busy, b.core_busy)
     for k in b.metrics:
         np.testing.assert_array_equal(a.metrics[k], b.metrics[k], err_msg=k)
+
+
+def test_null_items_are_no_items():
+    """A null core, disk or process (a foreign or imported trace may hold
+    one) is left out, as if the sample did not list it."""
+    def rows(with_nulls):
+        extra = [None] if with_nulls else []
+        return [row(i, user=10 * i, idle=90 * i, procs=[proc(10, 5 * i), *extra],
+                    cores=[{"cpu": 0, "user": 5 * i, "idle": 45 * i}, *extra],
+                    disks=[{"name": "sda", "reads": i, "read_sectors": 8 * i}, *extra]) for i in range(10)]
+    a, b = table(rows(True)), table(rows(False))
+    da, db = derive(a, trace_metadata(a.schema)), derive(b, trace_metadata(b.schema))
+    assert da.procs.equals(db.procs) and da.procs.height == 10
+    np.testing.assert_array_equal(da.core_busy, db.core_busy)
+    for k in db.metrics:
+        np.testing.assert_array_equal(da.metrics[k], db.metrics[k], err_msg=k)

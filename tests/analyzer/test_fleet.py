@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import numpy as np
@@ -84,6 +85,44 @@ def test_recorder_names_give_the_host_and_the_worker_checks_them(tmp_path):
     assert "not a paratune trace" in broken or "damaged" in broken
 
 
+def test_a_damaged_hour_costs_only_itself(tmp_path):
+    """One unreadable file of a host's day is a row of its own; the rest of
+    the day is analysed, and nothing of it is cached."""
+    day = tmp_path / "t" / "2026-11-23"
+    as_node(SAMPLES / "lammps.arrow", day / "n01-20261123T000000Z.arrow", "n01")
+    (day / "n01-20261123T010000Z.arrow").write_bytes(b"")
+    (unit,) = plan([tmp_path / "t"])
+    result = summarize(unit)
+    assert result["node"]["error"] is None and result["node"]["files"] == 1
+    assert [d["error"] for d in result["damaged"]] == [f"{day / 'n01-20261123T010000Z.arrow'}: empty file, "
+                                                      "not a paratune trace"]
+    f = assemble([result])
+    assert f.nodes["error"].is_null().to_list() == [True, False] and f.errors.height == 1
+    r = _cli(tmp_path / "t", "--fleet", "--json", "--cache", tmp_path / "c")
+    again = _cli(tmp_path / "t", "--fleet", "--json", "--cache", tmp_path / "c")
+    assert r.returncode == 0 and json.loads(r.stdout)["fleet"]["unreadable"] == 1
+    assert "from the cache" not in again.stderr
+
+
+def test_a_window_does_not_change_what_kind_of_report(tmp_path):
+    """Two hosts are a fleet even when the window holds only one's files."""
+    ts = read_trace(SAMPLES / "lammps.arrow").table.column("ts").cast(pa.int64()).to_numpy() / 1e6
+    first = datetime.fromtimestamp(int(ts[0]), timezone.utc)
+    later = first + timedelta(days=9)
+    for host, when in (("n01", first), ("n02", later)):
+        as_node(SAMPLES / "lammps.arrow", tmp_path / f"{when:%Y-%m-%d}" / f"{host}-{when:%Y%m%dT%H%M%SZ}.arrow", host)
+    r = _cli(tmp_path, "--from", str(ts[0] + 10), "--to", str(ts[-1] - 10), "--workers", "2", "--json")
+    assert r.returncode == 0, r.stderr
+    assert [n["host"] for n in json.loads(r.stdout)["nodes"]] == ["n01"]
+
+
+def test_names_that_are_no_date_are_named_otherwise(tmp_path):
+    odd = tmp_path / "x-20261340T000000Z.arrow"             # month 13
+    as_node(SAMPLES / "lammps.arrow", odd, "n07")
+    assert [(u.host, u.day) for u in plan([tmp_path])] == [("n07", "")]
+    assert in_window([odd], "2026-01-01", "2026-01-02") == [odd]
+
+
 def test_a_time_window_leaves_out_the_node_days_it_misses(fleet_dir, tmp_path):
     ts = read_trace(next(fleet_dir.rglob("n04-*.arrow"))).table.column("ts").cast(pa.int64()).to_numpy() / 1e6
     others = [read_trace(p).table.column("ts").cast(pa.int64()).to_numpy() / 1e6
@@ -98,7 +137,7 @@ def test_a_time_window_leaves_out_the_node_days_it_misses(fleet_dir, tmp_path):
     again = _cli(fleet_dir, "--json", "--workers", "1", "--cache", tmp_path / "c", *window)
     assert json.loads(again.stdout) == doc and f"{len(NODES)} of {len(NODES)} node-days" in again.stderr
     none = _cli(fleet_dir, "--from", "2001-01-01", "--to", "2001-01-02")
-    assert none.returncode != 0 and "no samples between --from and --to in the 5 trace files" in none.stderr
+    assert none.returncode != 0 and "no samples between --from and --to in 5 node-days" in none.stderr
     # named for other days, the recordings hold none of the window's samples: read, and left out
     late = _cli(fleet_dir, "--from", str(start + 86_400 * 3000), "--json")
     assert late.returncode != 0 and "no samples between --from and --to in 5 node-days" in late.stderr
@@ -126,6 +165,15 @@ def test_a_window_opens_only_the_days_around_it():
     assert _days(in_window(paths, "2026-11-08T06:00", None))[:3] == [("a", "07"), ("a", "08"), ("a", "09")]
     assert _days(in_window(paths, None, "2026-11-01T12:00:00")) == [("a", "01"), ("a", "02"), ("b", "01"), ("b", "02")]
     assert in_window(paths, "2030-01-01", None) == sorted([paths[9 * 24 - 1], paths[-1]])
+
+
+def test_each_root_is_its_own_sequence():
+    """Files of one host under two roots (two recorders' outputs, or an import
+    kept apart) do not end each other: a week-long imported file is kept."""
+    imported = Path("/import/2026-11-01/a-20261101T000000Z.arrow")
+    recorded = _hours("a", 3, 9)
+    kept = in_window([imported, *recorded], "2026-11-05T06:00", "2026-11-05T07:00")
+    assert imported in kept and _days(kept)[0] == ("a", "01")
 
 
 def test_a_window_keeps_what_names_cannot_place():

@@ -23,7 +23,7 @@ def _reference(df: pl.DataFrame) -> list[dict]:
 
 def test_rows_are_strict_json_with_iso_times():
     nodes = pl.DataFrame({
-        "host": ["n1", "nœud-2", None], "day": ["2026-11-22", "", "2026-11-23"],
+        "host": ["n1", "nœud-2", "\U0001f600"], "day": ["2026-11-22", "", "2026-11-23"],
         "start": [1_763_782_416.9999996, 0.25, float("nan")], "end": [1_763_868_815.5, None, float("inf")],
         "cpu_busy_pct": [12.5, float("nan"), -float("inf")], "samples": [86_400, 1, 0],
         "error": [None, 'bad "file"\\n', None], "jobs": [["4242", "17"], [], None],
@@ -32,7 +32,9 @@ def test_rows_are_strict_json_with_iso_times():
     empty = pl.DataFrame(schema={"job": pl.Utf8, "first_seen": pl.Float64})
     f = Fleet(nodes=nodes, jobs=empty, job_nodes=empty, anomalies=nodes.select("host", "start", "end"),
               outliers=empty)
-    doc = json.loads(to_json(f), parse_constant=lambda c: (_ for _ in ()).throw(ValueError(c)))
+    text = to_json(f)
+    assert text.isascii() and "n\\u0153ud-2" in text          # escaped as json.dumps would
+    doc = json.loads(text, parse_constant=lambda c: (_ for _ in ()).throw(ValueError(c)))
     assert doc["nodes"] == _reference(nodes)
     assert doc["anomalies"] == _reference(f.anomalies)
     assert doc["jobs"] == [] and doc["outliers"] == []
