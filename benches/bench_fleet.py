@@ -14,7 +14,10 @@ Memory is independent of N if that peak does not grow with
 PARATUNE_BENCH_NODE_DAYS (run with 4 and 16 to see).  Every run but the
 cached one passes --no-cache; test_fleet_from_the_cache times the run after
 one that filled a fresh cache (every node-day finished, unchanged): what a
-nightly re-analysis of a cluster's history costs.
+nightly re-analysis of a cluster's history costs.  test_fleet_history_window
+times a one-hour --from/--to over a history of PARATUNE_BENCH_HISTORY_DAYS
+days of 4 hosts (default 8) against the whole history: the window is cut
+from the file names before anything is read.
 """
 import os
 import subprocess
@@ -25,10 +28,12 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from long_trace import _day, build_node_day  # noqa: E402
+from long_trace import _day, build_node_day, shifted  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 NODE_DAYS = int(os.environ.get("PARATUNE_BENCH_NODE_DAYS", "8"))
+HISTORY_DAYS = int(os.environ.get("PARATUNE_BENCH_HISTORY_DAYS", "8"))
+HISTORY_HOSTS = 4
 pytestmark = pytest.mark.skipif(not list((ROOT / "sample_traces").glob("*.arrow")),
                                 reason="needs the recordings in sample_traces/")
 
@@ -55,10 +60,10 @@ def _analyze(root: Path, *args: str) -> int:
     return usage.ru_maxrss
 
 
-def _record(benchmark, peaks):
+def _record(benchmark, peaks, node_days=NODE_DAYS):
     median = benchmark.stats.stats.median
-    benchmark.extra_info.update(node_days=NODE_DAYS, node_days_per_s=round(NODE_DAYS / median, 3),
-                                projected_1000_node_days_s=round(1000 * median / NODE_DAYS, 1),
+    benchmark.extra_info.update(node_days=node_days, node_days_per_s=round(node_days / median, 3),
+                                projected_1000_node_days_s=round(1000 * median / node_days, 1),
                                 peak_rss_mb=round(max(peaks) / 1024, 1) if peaks else None)
 
 
@@ -89,3 +94,27 @@ def test_fleet_dask_local_cluster(benchmark, fleet):
         time.sleep(1)
         benchmark.pedantic(lambda: _analyze(fleet, "--scheduler", address), rounds=3, warmup_rounds=0)
     _record(benchmark, [])
+
+
+@pytest.fixture(scope="module")
+def history(tmp_path_factory):
+    root = tmp_path_factory.mktemp("history")
+    day = _day(86_400)
+    for d in range(HISTORY_DAYS):
+        moved = shifted(day, d * 86_400)
+        for k in range(HISTORY_HOSTS):
+            build_node_day(root, host=f"node{k:04d}", day=moved)
+    first = day.column("ts")[0].value / 1e6
+    return root, first
+
+
+@pytest.mark.parametrize("window", ["whole history", "one hour"])
+def test_fleet_history_window(benchmark, history, window):
+    root, first = history
+    middle = first + HISTORY_DAYS // 2 * 86_400
+    args = ("--from", str(middle), "--to", str(middle + 3600)) if window == "one hour" else ()
+    _analyze(root, "--workers", "2", *args)
+    peaks = []
+    benchmark.pedantic(lambda: peaks.append(_analyze(root, "--workers", "2", *args)), rounds=3, warmup_rounds=0)
+    _record(benchmark, peaks, HISTORY_DAYS * HISTORY_HOSTS)
+    benchmark.extra_info["window"] = window

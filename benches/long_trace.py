@@ -54,6 +54,17 @@ def _day(seconds: int, sources=None) -> pa.Table:
     return pa.concat_tables(parts).combine_chunks()
 
 
+def shifted(table: pa.Table, seconds: int) -> pa.Table:
+    """``table`` moved ``seconds`` later, wall and monotonic clocks alike
+    (the same day recorded again, for a history of many days)."""
+    ts = table.schema.get_field_index("ts")
+    mono = table.schema.get_field_index("mono_ns")
+    moved = pa.array(table.column("ts").cast(pa.int64()).to_numpy() + seconds * 1_000_000, pa.int64())
+    table = table.set_column(ts, table.schema.field("ts"), moved.cast(table.schema.field("ts").type))
+    return table.set_column(mono, table.schema.field("mono_ns"),
+                            pa.array(table.column("mono_ns").to_numpy() + seconds * 1_000_000_000, pa.uint64()))
+
+
 def _write(path: Path, table: pa.Table) -> None:
     """One finished file, written as the recorder's finaliser writes it: from
     the 10-sample batches of its flushes, merged."""
