@@ -193,9 +193,11 @@ def summarize(unit: Unit, start: str | None = None, end: str | None = None) -> d
 
     Phases and fingerprints are left out: the summary does not show them and
     they are most of the cost after reading.  A unit that cannot be read
-    gives a row with ``error`` set instead of stopping the fleet; one with no
-    sample between ``start`` and ``end`` is marked ``outside`` and left out
-    of the tables (a window over a long history is not a list of failures)."""
+    gives a row with ``error`` set instead of stopping the fleet, and a
+    damaged file of an otherwise readable unit a row of its own
+    (``_salvage``); a unit with no sample between ``start`` and ``end`` is
+    marked ``outside`` and left out of the tables (a window over a long
+    history is not a list of failures)."""
     from analyzer.analysis import gap_seconds
     from analyzer.anomalies import detect
     from analyzer.characterize import characterize, mean_profile
