@@ -92,6 +92,8 @@ def detect(derived: Derived, job: str | None = None, run: Run | None = None) -> 
     found = []
     for rule in RULES:
         score = np.ascontiguousarray(rule.score(sig, cores), dtype=np.float64)
+        if not (score >= 1.0).any():      # never hot, so no event can start: most rules of most node-days
+            continue
         for s, e, peak, pi in _events(derived.t, score, config.RELEASE, rule.min_s, config.HOLD_S):
             v = ValuesAt(sig, who, int(pi), run)
             found.append(make_anomaly(rule, float(derived.t[int(s)]), float(derived.t[int(e)]), peak, v, run))
