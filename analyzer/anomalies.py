@@ -71,7 +71,6 @@ class ValuesAt(Mapping):
         return sum(1 for _ in self)
 
 
-
 def make_anomaly(rule: Rule, start: float, end: float, peak: float, v: Mapping, run: Run) -> Anomaly:
     pid = process = None
     if rule.who in ("hog", "leak"):

@@ -285,7 +285,7 @@ def _system(table, dt, ok, metrics):
         metrics[col] = _gauge(table.column(col))
 
 
-def _process_order(pid: np.ndarray, start: np.ndarray, rows: np.ndarray) -> np.ndarray:
+def process_order(pid: np.ndarray, start: np.ndarray, rows: np.ndarray) -> np.ndarray:
     """Rows of the long process table sorted by (pid, starttime, sample).
 
     The table is in sample order, so a stable sort by process alone gives it.
@@ -310,7 +310,7 @@ def _processes(table, t, ok, clk_tck: float) -> tuple[pl.DataFrame, np.ndarray]:
             pl.col("i").cast(pl.Int64), *[pl.col(c) for c in PROC_COLUMNS[1:]]), np.empty(0, dtype=np.int64)
     pid = _numpy(items.column("pid"), np.int64)[0]
     start = _numpy(items.column("starttime"), np.uint64)[0]
-    order = _process_order(pid, start, rows)
+    order = process_order(pid, start, rows)
     pid_s, start_s, rows_s = pid[order], start[order], rows[order]
     same = np.zeros(len(order), dtype=bool)
     same[1:] = (pid_s[1:] == pid_s[:-1]) & (start_s[1:] == start_s[:-1])

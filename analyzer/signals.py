@@ -12,6 +12,7 @@ import numpy as np
 import polars as pl
 
 from analyzer import config
+from analyzer.derive import process_order
 from analyzer.kernels._detect import _argmax_by_key, _keyed_slope
 
 class Attribution:
@@ -235,7 +236,7 @@ def leak_signals(procs: pl.DataFrame, t: np.ndarray, n: int,
     i = procs["i"].to_numpy()
     rss = procs["rss"].to_numpy().astype(np.float64, copy=False)
     if order is None:
-        order = np.lexsort((i, start, pid))       # each process's samples in time order
+        order = process_order(pid, start, i)     # each process's samples in time order
     pid_s, start_s = pid[order], start[order]
     new_key = np.ones(order.size, dtype=bool)
     new_key[1:] = (pid_s[1:] != pid_s[:-1]) | (start_s[1:] != start_s[:-1])

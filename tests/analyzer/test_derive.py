@@ -4,7 +4,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from analyzer.derive import _process_order, derive
+from analyzer.derive import process_order, derive
 from analyzer.kernels._rates import _counter_rate, _grid_counter_rate, _keyed_counter_rate
 from collector.schema import CPU_STATES, trace_metadata
 from tests.analyzer.synth import row, proc, table
@@ -235,9 +235,9 @@ def test_process_order_is_the_three_key_sort(big):
     elif big == "starttime":
         start[::7] = np.uint64(2**50)
     rows = np.sort(rng.integers(0, 800, m))
-    np.testing.assert_array_equal(_process_order(pid, start, rows), np.lexsort((rows, start, pid)))
+    np.testing.assert_array_equal(process_order(pid, start, rows), np.lexsort((rows, start, pid)))
     empty = np.empty(0, np.int64)
-    assert _process_order(empty, empty.astype(np.uint64), empty).size == 0
+    assert process_order(empty, empty.astype(np.uint64), empty).size == 0
 
 
 def test_chunked_trace_derives_as_one_table():
