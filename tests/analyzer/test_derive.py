@@ -4,7 +4,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from analyzer.derive import process_order, derive
+from analyzer.derive import derive, process_order
 from analyzer.kernels._rates import _counter_rate, _grid_counter_rate, _keyed_counter_rate
 from collector.schema import CPU_STATES, trace_metadata
 from tests.analyzer.synth import row, proc, table
