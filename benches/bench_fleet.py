@@ -9,7 +9,10 @@ interpreter, planning, every unit, the fleet summary as JSON -- with 1 and 2
 local workers and on a Dask LocalCluster of 2 worker processes, side by side.
 Each result carries node-days per second, the projected time for 1000
 node-days at that rate, and the peak RSS of the largest process of the run
-(``wait4``; the Dask workers are not children of the command, so not there).
+(``wait4``; the Dask workers are not children of the command, so not there)
+and how many cores were busy meanwhile (from /proc/stat, machine-wide).
+PARATUNE_BENCH_COMPRESSION=lz4 builds the files as a recorder set to lz4
+writes them (default zstd, the recorder's default), to compare the codecs.
 Memory is independent of N if that peak does not grow with
 PARATUNE_BENCH_NODE_DAYS (run with 4 and 16 to see).  Every run but the
 cached one passes --no-cache; test_fleet_from_the_cache times the run after
@@ -32,6 +35,7 @@ from long_trace import _day, build_node_day, shifted  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 NODE_DAYS = int(os.environ.get("PARATUNE_BENCH_NODE_DAYS", "8"))
+COMPRESSION = os.environ.get("PARATUNE_BENCH_COMPRESSION", "zstd")
 HISTORY_DAYS = int(os.environ.get("PARATUNE_BENCH_HISTORY_DAYS", "8"))
 HISTORY_HOSTS = 4
 pytestmark = pytest.mark.skipif(not list((ROOT / "sample_traces").glob("*.arrow")),
@@ -43,16 +47,29 @@ def fleet(tmp_path_factory):
     root = tmp_path_factory.mktemp("fleet")
     day = _day(86_400)
     for k in range(NODE_DAYS):
-        build_node_day(root, host=f"node{k:04d}", day=day)
+        build_node_day(root, host=f"node{k:04d}", day=day, compression=COMPRESSION)
     return root
+
+
+def _busy_jiffies() -> int:
+    """CPU time of the whole machine so far, idle and iowait left out."""
+    with open("/proc/stat") as fh:
+        v = list(map(int, fh.readline().split()[1:]))
+    return sum(v) - v[3] - v[4]
+
+
+BUSY: list[float] = []
+"""Cores kept busy by each run of ``_analyze`` (machine-wide: run nothing else)."""
 
 
 def _analyze(root: Path, *args: str) -> int:
     """Run the command; return the peak RSS (KiB) of its largest process."""
     args = args if "--cache" in args else (*args, "--no-cache")
+    busy, t0 = _busy_jiffies(), time.perf_counter()
     p = subprocess.Popen([sys.executable, "-m", "paratune.cli", "analyze", str(root), "--json", *args],
                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=ROOT)
     _, status, usage = os.wait4(p.pid, 0)
+    BUSY.append((_busy_jiffies() - busy) / os.sysconf("SC_CLK_TCK") / (time.perf_counter() - t0))
     p.returncode = os.waitstatus_to_exitcode(status)
     err = p.stderr.read().decode()
     p.stderr.close()
@@ -62,7 +79,9 @@ def _analyze(root: Path, *args: str) -> int:
 
 def _record(benchmark, peaks, node_days=NODE_DAYS):
     median = benchmark.stats.stats.median
+    rounds = BUSY[-len(benchmark.stats.stats.data):]
     benchmark.extra_info.update(node_days=node_days, node_days_per_s=round(node_days / median, 3),
+                                compression=COMPRESSION, cores_busy=round(sorted(rounds)[len(rounds) // 2], 2),
                                 projected_1000_node_days_s=round(1000 * median / node_days, 1),
                                 peak_rss_mb=round(max(peaks) / 1024, 1) if peaks else None)
 

@@ -65,10 +65,10 @@ def shifted(table: pa.Table, seconds: int) -> pa.Table:
                             pa.array(table.column("mono_ns").to_numpy() + seconds * 1_000_000_000, pa.uint64()))
 
 
-def _write(path: Path, table: pa.Table) -> None:
+def _write(path: Path, table: pa.Table, compression: str = "zstd") -> None:
     """One finished file, written as the recorder's finaliser writes it: from
     the 10-sample batches of its flushes, merged."""
-    write_finished(path, table.schema, table.to_batches(max_chunksize=10))
+    write_finished(path, table.schema, table.to_batches(max_chunksize=10), compression)
 
 
 def _with_host(table: pa.Table, host: str | None) -> pa.Table:
@@ -86,10 +86,11 @@ def build(out: Path, seconds: int, sources=None, host: str | None = None) -> Pat
 
 
 def build_node_day(out_dir: Path, seconds: int = 86_400, sources=None, host: str | None = None,
-                   rotate: int = 3600, day: pa.Table | None = None) -> Path:
+                   rotate: int = 3600, day: pa.Table | None = None, compression: str = "zstd") -> Path:
     """``seconds`` samples in the recorder's layout: one finished file per
-    ``rotate`` seconds under ``out_dir/<UTC date>/<host>-<UTC time>.arrow``.
-    Pass ``day`` (from a previous call's ``_day``) to reuse the shifted table."""
+    ``rotate`` seconds under ``out_dir/<UTC date>/<host>-<UTC time>.arrow``,
+    compressed as a recorder set to ``compression`` writes them.  Pass ``day``
+    (from a previous call's ``_day``) to reuse the shifted table."""
     table = _with_host(day if day is not None else _day(seconds, sources), host)
     name = (table.schema.metadata or {}).get(b"paratune.host", b"node").decode()
     ts = table.column("ts").cast(pa.int64()).to_numpy()
@@ -97,7 +98,7 @@ def build_node_day(out_dir: Path, seconds: int = 86_400, sources=None, host: str
         first = datetime.fromtimestamp(ts[a] / 1e6, timezone.utc)
         folder = out_dir / first.strftime("%Y-%m-%d")
         folder.mkdir(parents=True, exist_ok=True)
-        _write(folder / f"{name}-{first.strftime('%Y%m%dT%H%M%SZ')}.arrow", table.slice(a, rotate))
+        _write(folder / f"{name}-{first.strftime('%Y%m%dT%H%M%SZ')}.arrow", table.slice(a, rotate), compression)
     return out_dir
 
 

@@ -239,8 +239,8 @@ def _read_ipc_file(buf: pa.Buffer, path: Path, skip: frozenset[str]) -> TraceFil
         return None
     meta = check_schema(reader.schema, path)
     try:
-        # one thread (a fleet worker's share) decompresses 20 % faster by itself
-        # than through Arrow's pool
+        # with one core to itself (a fleet worker's share) Arrow's pool costs CPU
+        # it cannot win back (benches/measure_fleet_stages.py --reader-pool)
         options = {"use_threads": pa.cpu_count() > 1}
         if skip & set(reader.schema.names):
             options["included_fields"] = [i for i, name in enumerate(reader.schema.names) if name not in skip]
