@@ -292,16 +292,49 @@ OUTLIER_SCHEMA = {"host": pl.Utf8, "day": pl.Utf8, "peers": pl.Utf8, "n_peers": 
                   "value": pl.Float64, "peer_median": pl.Float64, "score": pl.Float64, "message": pl.Utf8}
 
 
-def assemble(results: list[dict]) -> Fleet:
-    """The summaries of every unit as tables, in (host, day) order whatever
-    order the workers finished in, plus the outliers."""
-    damaged = [d for r in results for d in r.get("damaged", [])]       # read even when outside
-    results = sorted((r for r in results if not r["node"].get("outside")),
-                     key=lambda r: (r["node"]["host"], r["node"]["day"]))
-    rows = sorted([r["node"] for r in results] + damaged, key=lambda n: (n["host"], n["day"], n["error"] or ""))
-    nodes = pl.DataFrame(rows, schema=NODE_SCHEMA)
-    job_nodes = pl.DataFrame([j for r in results for j in r["jobs"]], schema=JOB_NODE_SCHEMA)
-    anomalies = pl.DataFrame([a for r in results for a in r["anomalies"]], schema=ANOMALY_SCHEMA)
+ROWS_PER_FRAME = 10_000
+"""Rows kept as Python dicts before they become a polars frame: a node-day's
+anomalies are ~150 bytes each there and ~1 kB as dicts."""
+
+
+class _Table:
+    """Rows of one table as they arrive, kept as polars frames."""
+
+    def __init__(self, schema: dict):
+        self.schema, self.pending, self.frames = schema, [], []
+
+    def extend(self, rows: list[dict]) -> None:
+        self.pending += rows
+        if len(self.pending) >= ROWS_PER_FRAME:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self.pending:
+            self.frames.append(pl.DataFrame(self.pending, schema=self.schema))
+            self.pending = []
+
+    def sorted(self, *by) -> pl.DataFrame:
+        """Every row, in ``by`` order; rows that tie stay in the order they came."""
+        self._flush()
+        df = pl.concat(self.frames) if self.frames else pl.DataFrame(schema=self.schema)
+        return df.sort(*by, maintain_order=True)
+
+
+def assemble(results) -> Fleet:
+    """The summaries of every unit (any iterable: each is folded into the
+    tables as it arrives, so the parent holds frames, not a fleet of dicts)
+    as tables in (host, day) order whatever order the workers finished in,
+    plus the outliers."""
+    nodes, job_nodes, anomalies = _Table(NODE_SCHEMA), _Table(JOB_NODE_SCHEMA), _Table(ANOMALY_SCHEMA)
+    for r in results:
+        nodes.extend(r.get("damaged", []))       # read even when outside
+        if r["node"].get("outside"):
+            continue
+        nodes.extend([r["node"]])
+        job_nodes.extend(r["jobs"])
+        anomalies.extend(r["anomalies"])
+    nodes = nodes.sorted("host", "day", pl.col("error").fill_null(""))
+    job_nodes, anomalies = job_nodes.sorted("host", "day"), anomalies.sorted("host", "day")
     return Fleet(nodes, _jobs(job_nodes, anomalies), job_nodes, anomalies, outliers(nodes, job_nodes))
 
 

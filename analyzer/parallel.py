@@ -14,7 +14,7 @@ from __future__ import annotations
 import functools
 import multiprocessing
 import os
-from collections.abc import Callable
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 
 from analyzer.fleet import Unit, summarize
@@ -33,32 +33,33 @@ def local_workers() -> int:
 
 
 def run_units(units: list[Unit], start: str | None = None, end: str | None = None,
-              workers: int | None = None, scheduler: str | None = None,
-              done: Callable[[dict], None] | None = None) -> list[dict]:
-    """Summaries of every unit, in completion order; ``done`` is called with
-    each as it arrives (for a progress bar)."""
+              workers: int | None = None, scheduler: str | None = None) -> list[dict]:
+    """Summaries of every unit, in completion order."""
+    return list(iter_units(units, start, end, workers, scheduler))
+
+
+def iter_units(units: list[Unit], start: str | None = None, end: str | None = None,
+               workers: int | None = None, scheduler: str | None = None) -> Iterator[dict]:
+    """Summaries of every unit as each is done: the caller keeps what it
+    needs of one before the next arrives (a list of a thousand node-days'
+    summaries as Python dicts is ~140 MB)."""
     work = functools.partial(summarize, start=start, end=end)
-    done = done or (lambda result: None)
     if scheduler:
-        return _on_dask(units, work, scheduler, done)
+        return _on_dask(units, work, scheduler)
     workers = local_workers() if workers is None else workers
     if workers < 1:
         raise ParatuneError(f"--workers {workers}: need at least 1")
     if workers == 1 or len(units) <= 1:
         keep_freed_memory()
-        out = []
-        for u in units:
-            out.append(work(u))
-            done(out[-1])
-        return out
-    return _in_pool(units, work, min(workers, len(units)), done)
+        return map(work, units)
+    return _in_pool(units, work, min(workers, len(units)))
 
 
 THREAD_ENV = ("POLARS_MAX_THREADS", "OMP_NUM_THREADS")
 """Thread pools of polars and Arrow (which reads OMP_NUM_THREADS), sized when they load."""
 
 
-def _in_pool(units, work, workers: int, done) -> list[dict]:
+def _in_pool(units, work, workers: int) -> Iterator[dict]:
     # forkserver: workers start from a clean interpreter, not a fork of a
     # parent that runs a progress-bar thread.  They inherit the environment
     # when the server starts, so each gets its share of the cores for its
@@ -68,30 +69,30 @@ def _in_pool(units, work, workers: int, done) -> list[dict]:
     saved = {k: os.environ.get(k) for k in THREAD_ENV}
     os.environ.update({k: os.environ.get(k) or share for k in THREAD_ENV})
     try:
-        return _collect(units, work, workers, ctx, done)
+        pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=keep_freed_memory)
+        # the server (and its environment) starts with the first submit; only
+        # as_completed holds the futures, and lets go of each once yielded
+        done = as_completed([pool.submit(work, u) for u in units])
     finally:
         for k, v in saved.items():
             if v is None:
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
+    return _completed(pool, done)
 
 
-def _collect(units, work, workers: int, ctx, done) -> list[dict]:
-    out = []
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=keep_freed_memory) as pool:
-        futures = [pool.submit(work, u) for u in units]
+def _completed(pool: ProcessPoolExecutor, done) -> Iterator[dict]:
+    with pool:
         try:
-            for f in as_completed(futures):
-                out.append(f.result())
-                done(out[-1])
-        except BaseException:
+            for f in done:
+                yield f.result()
+        except BaseException:          # an error, ^C, or the caller stopped early
             pool.shutdown(wait=False, cancel_futures=True)
             raise
-    return out
 
 
-def _on_dask(units, work, address: str, done) -> list[dict]:
+def _on_dask(units, work, address: str) -> Iterator[dict]:
     try:
         from distributed import Client
         from distributed import as_completed as dask_completed
@@ -101,14 +102,15 @@ def _on_dask(units, work, address: str, done) -> list[dict]:
         client = Client(address, timeout=DASK_CONNECT_TIMEOUT)
     except (OSError, TimeoutError, ValueError) as exc:
         raise ParatuneError(f"cannot reach the Dask scheduler at {address}: {exc}") from None
-    out = []
+    # only as_completed holds the futures: the cluster lets go of each summary once it is here
+    return _dask_completed(client, dask_completed(client.map(work, units, pure=False)))
+
+
+def _dask_completed(client, done) -> Iterator[dict]:
     with client:
-        futures = client.map(work, units, pure=False)
         try:
-            for f in dask_completed(futures):
-                out.append(f.result())
-                done(out[-1])
+            for f in done:
+                yield f.result()
         except BaseException:
-            client.cancel(futures)
+            client.cancel(list(done.futures))
             raise
-    return out

@@ -4,17 +4,24 @@
 
 N node-days (PARATUNE_BENCH_NODE_DAYS, default 8) in the recorder's layout
 (24 finished hourly files per host, built from the real recordings in
-sample_traces/ by long_trace.py), analysed by the whole command -- new
+sample_traces/ by long_trace.py for one host and copied to the others by
+clone_fleet.py), analysed by the whole command -- new
 interpreter, planning, every unit, the fleet summary as JSON -- with 1 and 2
 local workers and on a Dask LocalCluster of 2 worker processes, side by side.
 Each result carries node-days per second, the projected time for 1000
-node-days at that rate, and the peak RSS of the largest process of the run
-(``wait4``; the Dask workers are not children of the command, so not there)
-and how many cores were busy meanwhile (from /proc/stat, machine-wide).
+node-days at that rate, the peak RSS of the command's own process
+(``peak_rss_mb``: with one worker, the one doing the work) and of its largest
+local worker (``worker_peak_rss_mb``), and how many cores were busy meanwhile (from
+/proc/stat, machine-wide).  The command's peak is ``wait4``'s (from a small
+process that forks it: Linux carries a peak across ``exec``); its local
+workers are children of multiprocessing's fork server, which the command
+does not wait for, so they are not in it, and their peaks are their VmHWM
+read while they run.  Dask's workers are not the command's at all.
 PARATUNE_BENCH_COMPRESSION=lz4 builds the files as a recorder set to lz4
 writes them (default zstd, the recorder's default), to compare the codecs.
-Memory is independent of N if that peak does not grow with
-PARATUNE_BENCH_NODE_DAYS (run with 4 and 16 to see).  Every run but the
+A worker's memory is independent of N if its peak does not grow with
+PARATUNE_BENCH_NODE_DAYS (run with 4 and 16 to see); the command's holds the
+summary tables, which grow with N.  Every run but the
 cached one passes --no-cache; test_fleet_from_the_cache times the run after
 one that filled a fresh cache (every node-day finished, unchanged): what a
 nightly re-analysis of a cluster's history costs.  test_fleet_history_window
@@ -25,12 +32,16 @@ from the file names before anything is read.
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
+
+import psutil
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from clone_fleet import clone  # noqa: E402
 from long_trace import _day, build_node_day, shifted  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -44,10 +55,16 @@ pytestmark = pytest.mark.skipif(not list((ROOT / "sample_traces").glob("*.arrow"
 
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory):
-    root = tmp_path_factory.mktemp("fleet")
-    day = _day(86_400)
-    for k in range(NODE_DAYS):
-        build_node_day(root, host=f"node{k:04d}", day=day, compression=COMPRESSION)
+    return _hosts(tmp_path_factory, [_day(86_400)], NODE_DAYS)
+
+
+def _hosts(tmp_path_factory, days, hosts: int) -> Path:
+    """``hosts`` hosts that recorded ``days``: built once (the recorder's
+    zstd, ~2.5 s a node-day), copied under the other names."""
+    one, root = tmp_path_factory.mktemp("one"), tmp_path_factory.mktemp("fleet")
+    for day in days:
+        build_node_day(one, host="node0000", day=day, compression=COMPRESSION)
+    clone(one, root, hosts)
     return root
 
 
@@ -62,19 +79,61 @@ BUSY: list[float] = []
 """Cores kept busy by each run of ``_analyze`` (machine-wide: run nothing else)."""
 
 
-def _analyze(root: Path, *args: str) -> int:
-    """Run the command; return the peak RSS (KiB) of its largest process."""
+def _watch_workers(pid: int, stop: threading.Event, peaks: dict[int, int]) -> None:
+    """VmHWM (KiB) of the local workers of the command ``pid``, read every
+    0.5 s (seldom enough to cost nothing; a worker's memory levels off within
+    its first node-day) until ``stop`` is set.
+
+    The workers are the children of the fork server, a child of the command
+    (as is multiprocessing's resource tracker), a child of ``pid`` (``_MAXRSS``)."""
+    while not stop.wait(0.5):
+        try:
+            workers = [w.pid for cmd in psutil.Process(pid).children() for c in cmd.children()
+                       for w in c.children()]
+        except psutil.Error:
+            return
+        for w in workers:
+            try:
+                with open(f"/proc/{w}/status") as fh:
+                    hwm = next(int(line.split()[1]) for line in fh if line.startswith("VmHWM:"))
+            except (OSError, StopIteration):
+                continue
+            peaks[w] = max(peaks.get(w, 0), hwm)
+
+
+def _analyze(root: Path, *args: str) -> tuple[int, int | None]:
+    """Run the command; return the peak RSS (KiB) of its process and of its largest worker."""
     args = args if "--cache" in args else (*args, "--no-cache")
     busy, t0 = _busy_jiffies(), time.perf_counter()
-    p = subprocess.Popen([sys.executable, "-m", "paratune.cli", "analyze", str(root), "--json", *args],
+    p = subprocess.Popen([sys.executable, "-c", _MAXRSS, sys.executable, "-m", "paratune.cli", "analyze",
+                          str(root), "--json", *args],
                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=ROOT)
-    _, status, usage = os.wait4(p.pid, 0)
-    BUSY.append((_busy_jiffies() - busy) / os.sysconf("SC_CLK_TCK") / (time.perf_counter() - t0))
-    p.returncode = os.waitstatus_to_exitcode(status)
+    stop, workers = threading.Event(), {}
+    watch = threading.Thread(target=_watch_workers, args=(p.pid, stop, workers), daemon=True)
+    watch.start()
     err = p.stderr.read().decode()
+    stop.set()
+    watch.join()
+    p.wait()
+    BUSY.append((_busy_jiffies() - busy) / os.sysconf("SC_CLK_TCK") / (time.perf_counter() - t0))
     p.stderr.close()
     assert p.returncode == 0, err
-    return usage.ru_maxrss
+    own = int(err.rsplit("maxrss_kib=", 1)[1])
+    return own, max(workers.values()) if workers else None
+
+
+_MAXRSS = """
+import os, sys
+pid = os.fork()
+if pid == 0:
+    os.execv(sys.argv[1], sys.argv[1:])
+_, status, usage = os.wait4(pid, 0)
+sys.stderr.write(f"maxrss_kib={usage.ru_maxrss}\\n")
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+"""Runs the command and prints its peak RSS: the command must be forked from
+a small process, since Linux carries a process's peak across ``exec`` and a
+child of this benchmark would start from the benchmark's own (~390 MB)."""
 
 
 def _record(benchmark, peaks, node_days=NODE_DAYS):
@@ -83,7 +142,12 @@ def _record(benchmark, peaks, node_days=NODE_DAYS):
     benchmark.extra_info.update(node_days=node_days, node_days_per_s=round(node_days / median, 3),
                                 compression=COMPRESSION, cores_busy=round(sorted(rounds)[len(rounds) // 2], 2),
                                 projected_1000_node_days_s=round(1000 * median / node_days, 1),
-                                peak_rss_mb=round(max(peaks) / 1024, 1) if peaks else None)
+                                peak_rss_mb=round(max(p for p, _ in peaks) / 1024, 1) if peaks else None,
+                                worker_peak_rss_mb=_largest([w for _, w in peaks if w is not None]))
+
+
+def _largest(kib: list[int]) -> float | None:
+    return round(max(kib) / 1024, 1) if kib else None
 
 
 @pytest.mark.parametrize("workers", [1, 2])
@@ -117,14 +181,9 @@ def test_fleet_dask_local_cluster(benchmark, fleet):
 
 @pytest.fixture(scope="module")
 def history(tmp_path_factory):
-    root = tmp_path_factory.mktemp("history")
     day = _day(86_400)
-    for d in range(HISTORY_DAYS):
-        moved = shifted(day, d * 86_400)
-        for k in range(HISTORY_HOSTS):
-            build_node_day(root, host=f"node{k:04d}", day=moved)
-    first = day.column("ts")[0].value / 1e6
-    return root, first
+    root = _hosts(tmp_path_factory, [shifted(day, d * 86_400) for d in range(HISTORY_DAYS)], HISTORY_HOSTS)
+    return root, day.column("ts")[0].value / 1e6
 
 
 @pytest.mark.parametrize("window", ["whole history", "one hour"])

@@ -108,12 +108,13 @@ def main() -> int:
     ap.add_argument("--seconds", type=int, default=86_400)
     ap.add_argument("--hourly", action="store_true",
                     help="the recorder's layout: one finished file per hour under OUT/<date>/")
+    ap.add_argument("--host", help="the host name the files are recorded under (default: the recordings')")
     args = ap.parse_args()
     if args.hourly:
-        build_node_day(args.out, args.seconds)
+        build_node_day(args.out, args.seconds, host=args.host)
         files = sorted(args.out.rglob("*.arrow"))
     else:
-        files = [build(args.out, args.seconds)]
+        files = [build(args.out, args.seconds, host=args.host)]
     size = sum(f.stat().st_size for f in files)
     print(f"{args.out}: {args.seconds} samples in {len(files)} file(s), {size / 1e6:.1f} MB")
     return 0

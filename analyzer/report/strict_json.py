@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Iterable
+from typing import TextIO
 
 import numpy as np
 
@@ -16,17 +18,27 @@ def dumps(obj, indent: int = 2) -> str:
     return json.dumps(_clean(obj), indent=indent, allow_nan=False)
 
 
-def dumps_tables(head: dict, tables: dict[str, list[str]]) -> str:
-    """One document: ``head``'s entries as strict JSON, then each table's
-    rows, already encoded as JSON objects (polars writes them), one per
-    line -- as readable as an indented document, and a fleet's hundred
-    thousand rows never become Python dicts."""
+def write_tables(head: dict, tables: dict[str, Iterable[list[str]]], out: TextIO) -> None:
+    """One document into ``out``: ``head``'s entries as strict JSON, then each
+    table's rows, already encoded as JSON objects (polars writes them), one
+    per line -- as readable as an indented document.  Rows come in slices and
+    are written as they come: a fleet's hundred thousand rows never become
+    Python dicts, nor one string."""
     parts = [f" {json.dumps(k)}: {json.dumps(v, allow_nan=False)}" for k, v in _clean(head).items()]
-    for key, rows in tables.items():
-        body = "[\n  " + ",\n  ".join(rows) + "\n ]" if rows else "[]"
-        parts.append(f" {json.dumps(key)}: {body}")
-    doc = "{\n" + ",\n".join(parts) + "\n}"
-    return doc if doc.isascii() else _NON_ASCII.sub(lambda m: json.dumps(m.group())[1:-1], doc)
+    out.write("{\n" + ",\n".join(parts))
+    for key, slices in tables.items():
+        out.write(f",\n {json.dumps(key)}: [")
+        first = True
+        for rows in slices:
+            if rows:
+                out.write(("\n  " if first else ",\n  ") + _ascii(",\n  ".join(rows)))
+                first = False
+        out.write("]" if first else "\n ]")
+    out.write("\n}")
+
+
+def _ascii(text: str) -> str:
+    return text if text.isascii() else _NON_ASCII.sub(lambda m: json.dumps(m.group())[1:-1], text)
 
 
 _NON_ASCII = re.compile(r"[^\x00-\x7f]")

@@ -16,6 +16,7 @@ job or their day -- are tabulated (docs/fleet.md).
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 from paratune.errors import ParatuneError
@@ -110,7 +111,8 @@ def _fleet(args, units, err) -> int:
     if args.out:
         report.write_parquet(fleet, Path(args.out))
     if args.json:
-        sys.stdout.write(report.to_json(fleet) + "\n")
+        report.write_json(fleet, sys.stdout)
+        sys.stdout.write("\n")
     else:
         out = Console()
         # a fleet table has a dozen columns: wider than 80 when written to a file or pipe
@@ -118,12 +120,12 @@ def _fleet(args, units, err) -> int:
     return 0
 
 
-def _summaries(args, units, err) -> list[dict]:
-    """Every unit's summary: from the cache where it holds one, else analysed
-    (on local workers or Dask) and kept."""
+def _summaries(args, units, err) -> Iterator[dict]:
+    """Every unit's summary, as each is ready: from the cache where it holds
+    one, else analysed (on local workers or Dask) and kept."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from analyzer.parallel import run_units
+    from analyzer.parallel import iter_units
     from analyzer.summary_cache import SummaryCache, default_root
 
     if args.cache and args.no_cache:
@@ -134,20 +136,21 @@ def _summaries(args, units, err) -> list[dict]:
                   "nobody else may write to", highlight=False)
         cache = None
     keys = {(u.host, u.day): cache.key(u, args.start, args.end) for u in units} if cache else {}
-    results = [r for r in (cache.get(keys[u.host, u.day]) for u in units) if r] if cache else []
-    done = {(r["node"]["host"], r["node"]["day"]) for r in results}
-    todo = [u for u in units if (u.host, u.day) not in done]
-
-    def finished(result: dict) -> None:
-        progress.advance(task)
-        if cache:
-            cache.put(keys[result["node"]["host"], result["node"]["day"]], result)
-
+    todo = []
+    for u in units:
+        result = cache.get(keys[u.host, u.day]) if cache else None
+        if result:
+            yield result
+        else:
+            todo.append(u)
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                   console=err, transient=True, disable=not err.is_terminal) as progress:
-        task = progress.add_task("analysing node-days", total=len(units), completed=len(results))
-        results += run_units(todo, args.start, args.end, args.workers, args.scheduler, done=finished)
+        task = progress.add_task("analysing node-days", total=len(units), completed=len(units) - len(todo))
+        for result in iter_units(todo, args.start, args.end, args.workers, args.scheduler):
+            progress.advance(task)
+            if cache:
+                cache.put(keys[result["node"]["host"], result["node"]["day"]], result)
+            yield result
     if cache and cache.hits:
         err.print(f"paratune: {cache.hits} of {len(units)} node-days from the cache ({cache.dir.parent})",
                   highlight=False)
-    return results

@@ -216,6 +216,20 @@ def test_local_pool_gives_the_single_process_result(fleet_dir):
         assert getattr(one, name).equals(getattr(two, name)), name
 
 
+def test_assembly_does_not_depend_on_arrival_order_nor_on_frame_size(fleet_dir, monkeypatch):
+    """Summaries are folded into frames as they arrive, in any order."""
+    import analyzer.fleet as fleet
+    results = run_units(plan([fleet_dir]), workers=1)
+    whole = assemble(results)
+    monkeypatch.setattr(fleet, "ROWS_PER_FRAME", 2)
+    rng = np.random.default_rng(7)
+    for _ in range(3):
+        shuffled = assemble(iter([results[i] for i in rng.permutation(len(results))]))
+        for name in ("nodes", "jobs", "job_nodes", "anomalies", "outliers"):
+            assert getattr(shuffled, name).equals(getattr(whole, name)), name
+    assert whole.nodes.height > 2
+
+
 def test_a_damaged_node_is_reported_not_fatal(fleet_dir, tmp_path):
     import shutil
     shutil.copytree(fleet_dir, tmp_path / "f")

@@ -1,0 +1,52 @@
+"""benches/clone_fleet.py: the copies it makes are valid traces of other hosts.
+
+The README's 1000-node-day figure is measured on such copies, so each must
+read and analyse exactly as its original does, under its own name."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from analyzer.fleet import plan, summarize
+from tests.analyzer.test_fleet import SAMPLES, as_node
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benches"))
+from clone_fleet import clone  # noqa: E402
+
+
+@pytest.fixture()
+def one_host(tmp_path):
+    if not (SAMPLES / "lammps-clean.arrow").exists():
+        pytest.skip("needs sample_traces/lammps-clean.arrow")
+    src = tmp_path / "src"
+    as_node(SAMPLES / "lammps-clean.arrow", src / "2026-11-22" / "node0000-20261122T030000Z.arrow", "node0000")
+    return src
+
+
+def test_copies_are_the_original_under_other_names(one_host, tmp_path):
+    assert clone(one_host, tmp_path / "fleet", 3) == 3
+    units = plan([tmp_path / "fleet"])
+    assert [u.host for u in units] == ["node0000", "node0001", "node0002"]
+    original = summarize(plan([one_host])[0])
+    for unit in units:
+        copy = summarize(unit)
+        assert copy["node"]["error"] is None
+        assert copy["node"] == {**original["node"], "host": unit.host}
+        assert copy["anomalies"] == original["anomalies"]
+
+
+def test_a_name_too_short_for_the_fleet_is_refused(tmp_path):
+    if not (SAMPLES / "lammps-clean.arrow").exists():
+        pytest.skip("needs sample_traces/lammps-clean.arrow")
+    src = tmp_path / "src"
+    as_node(SAMPLES / "lammps-clean.arrow", src / "2026-11-22" / "node0-20261122T030000Z.arrow", "node0")
+    with pytest.raises(SystemExit, match="too short"):
+        clone(src, tmp_path / "fleet", 11)
+
+
+def test_files_of_several_hosts_are_refused(one_host, tmp_path):
+    (one_host / "2026-11-22" / "node0001-20261122T030000Z.arrow").write_bytes(b"")
+    with pytest.raises(SystemExit, match="exactly one host"):
+        clone(one_host, tmp_path / "fleet", 2)
