@@ -37,8 +37,9 @@ import time
 from pathlib import Path
 
 import psutil
-
 import pytest
+
+from analyzer.heap import MMAP_THRESHOLD_MAX
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from clone_fleet import clone  # noqa: E402
@@ -49,6 +50,7 @@ NODE_DAYS = int(os.environ.get("PARATUNE_BENCH_NODE_DAYS", "8"))
 COMPRESSION = os.environ.get("PARATUNE_BENCH_COMPRESSION", "zstd")
 HISTORY_DAYS = int(os.environ.get("PARATUNE_BENCH_HISTORY_DAYS", "8"))
 HISTORY_HOSTS = 4
+MMAP_ENV = "MALLOC_MMAP_THRESHOLD_"
 pytestmark = pytest.mark.skipif(not list((ROOT / "sample_traces").glob("*.arrow")),
                                 reason="needs the recordings in sample_traces/")
 
@@ -168,10 +170,24 @@ def test_fleet_from_the_cache(benchmark, fleet, tmp_path):
     _record(benchmark, peaks)
 
 
-def test_fleet_dask_local_cluster(benchmark, fleet):
+@pytest.mark.parametrize("heap", ["dask's", "kept"])
+def test_fleet_dask_local_cluster(benchmark, fleet, heap):
+    """``kept``: the workers start with MALLOC_MMAP_THRESHOLD_ raised, as
+    docs/fleet.md advises for workers that only run paratune (what local
+    workers do with ``analyzer.heap``); ``dask's``: as Dask starts them."""
     distributed = pytest.importorskip("distributed")
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=None) as cluster:
+    saved = os.environ.get(MMAP_ENV)
+    if heap == "kept":
+        os.environ[MMAP_ENV] = str(MMAP_THRESHOLD_MAX)      # the workers inherit it when they start
+    try:
+        cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                           dashboard_address=None)
+    finally:
+        if saved is None:
+            os.environ.pop(MMAP_ENV, None)
+        else:
+            os.environ[MMAP_ENV] = saved
+    with cluster:
         address = cluster.scheduler_address
         _analyze(fleet, "--scheduler", address)       # workers import and load the numba cache
         time.sleep(1)
