@@ -14,7 +14,8 @@ to run code -- written under a unique temporary name and renamed, mode 0600
 in 0700 directories (summaries name users and jobs).  A directory that
 another user owns or may write to is not used: whoever can plant entries
 can forge a report.  No fsync: a lost or torn entry (gzip's CRC catches it)
-is only recomputed.
+is only recomputed.  Each code version has its own sub-directory; one that no
+paratune has used for ``STALE_VERSION_S`` is removed.
 """
 from __future__ import annotations
 
@@ -24,8 +25,11 @@ import hashlib
 import importlib.metadata
 import json
 import os
+import re
+import shutil
 import stat
 import tempfile
+import time
 import zlib
 from pathlib import Path
 
@@ -36,6 +40,12 @@ CACHE_FORMAT = "1"
 ENTRY_MODE = 0o600
 _PACKAGES = ("analyzer", "collector")
 _LIBRARIES = ("paratune", "numpy", "numba", "polars", "pyarrow")
+STALE_VERSION_S = 30 * 86_400
+"""A code version's entries are removed once no paratune has used them for
+this long.  Every upgrade starts a sub-directory of its own, and a nightly
+fleet run would otherwise keep each version's copy of the history for good;
+another install still in use marks its own each time it runs."""
+_VERSION_DIR = re.compile(r"[0-9a-f]{16}")
 
 
 def default_root() -> Path:
@@ -89,6 +99,27 @@ class SummaryCache:
         # False when the directory is another user's or shared: then nothing
         # is read or kept, and ``paratune analyze`` says so
         self.usable = _private_dir(self.root) and _private_dir(self.dir)
+        if self.usable:
+            self._prune_stale_versions()
+
+    def _prune_stale_versions(self) -> None:
+        """Mark this version's directory as used now; remove other versions'
+        (ours, real directories) that have not been for ``STALE_VERSION_S``."""
+        try:
+            os.utime(self.dir)
+            siblings = list(os.scandir(self.root))
+        except OSError:
+            return
+        for d in siblings:
+            if d.name == self.dir.name or not _VERSION_DIR.fullmatch(d.name):
+                continue
+            try:
+                st = d.stat(follow_symlinks=False)
+            except OSError:
+                continue
+            if (stat.S_ISDIR(st.st_mode) and st.st_uid == os.geteuid()
+                    and time.time() - st.st_mtime > STALE_VERSION_S):
+                shutil.rmtree(d.path, ignore_errors=True)
 
     def key(self, unit: Unit, start: str | None, end: str | None) -> str | None:
         """The unit's key, or None when it must not be cached."""

@@ -332,6 +332,30 @@ def test_cached_summaries_equal_fresh_ones_and_miss_when_a_file_changes(fleet_di
     assert cache.get(cache.key(units[2], None, None)) == fresh[units[2].host]
 
 
+def test_entries_of_a_version_unused_for_a_month_are_removed(tmp_path):
+    """Each upgrade has its own sub-directory; a stale one goes, one still in
+    use (another install), anything not a version's and the current one stay."""
+    import os
+    import time
+
+    from analyzer.summary_cache import STALE_VERSION_S, SummaryCache, code_version
+    root = tmp_path / "cache"
+    root.mkdir(mode=0o700)
+    old, recent, other = root / "0123456789abcdef", root / "fedcba9876543210", root / "notes"
+    for d in (old, recent, other):
+        (d / "ab").mkdir(parents=True)
+        (d / "ab" / "entry.json.gz").write_bytes(b"x")
+    now = time.time()
+    os.utime(old, (now - STALE_VERSION_S - 60, now - STALE_VERSION_S - 60))
+    os.utime(other, (now - 2 * STALE_VERSION_S, now - 2 * STALE_VERSION_S))
+    os.utime(recent, (now - STALE_VERSION_S + 3600, now - STALE_VERSION_S + 3600))
+    cache = SummaryCache(root)
+    assert cache.usable and cache.dir.name == code_version()
+    assert sorted(p.name for p in root.iterdir()) == sorted([code_version(), recent.name, other.name])
+    assert (recent / "ab" / "entry.json.gz").exists()
+    assert now - cache.dir.stat().st_mtime < 60          # marked as used
+
+
 def test_cli_second_fleet_run_comes_from_the_cache(fleet_dir, tmp_path):
     cache = tmp_path / "cache"
     first = _cli(fleet_dir, "--json", "--workers", "1", "--cache", cache)
