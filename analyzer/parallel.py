@@ -42,17 +42,21 @@ def iter_units(units: list[Unit], start: str | None = None, end: str | None = No
                workers: int | None = None, scheduler: str | None = None) -> Iterator[dict]:
     """Summaries of every unit as each is done: the caller keeps what it
     needs of one before the next arrives (a list of a thousand node-days'
-    summaries as Python dicts is ~140 MB)."""
+    summaries as Python dicts is ~140 MB).  Nothing starts before the first
+    is asked for; a caller that stops early (an error, ^C) cancels the units
+    not yet started."""
     work = functools.partial(summarize, start=start, end=end)
     if scheduler:
-        return _on_dask(units, work, scheduler)
+        yield from _on_dask(units, work, scheduler)
+        return
     workers = local_workers() if workers is None else workers
     if workers < 1:
         raise ParatuneError(f"--workers {workers}: need at least 1")
     if workers == 1 or len(units) <= 1:
         keep_freed_memory()
-        return map(work, units)
-    return _in_pool(units, work, min(workers, len(units)))
+        yield from map(work, units)
+        return
+    yield from _in_pool(units, work, min(workers, len(units)))
 
 
 THREAD_ENV = ("POLARS_MAX_THREADS", "OMP_NUM_THREADS")
@@ -68,28 +72,27 @@ def _in_pool(units, work, workers: int) -> Iterator[dict]:
     share = str(max(1, local_workers() // workers))
     saved = {k: os.environ.get(k) for k in THREAD_ENV}
     os.environ.update({k: os.environ.get(k) or share for k in THREAD_ENV})
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=keep_freed_memory)
     try:
-        pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=keep_freed_memory)
-        # the server (and its environment) starts with the first submit; only
-        # as_completed holds the futures, and lets go of each once yielded
-        done = as_completed([pool.submit(work, u) for u in units])
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-    return _completed(pool, done)
-
-
-def _completed(pool: ProcessPoolExecutor, done) -> Iterator[dict]:
-    with pool:
         try:
-            for f in done:
-                yield f.result()
-        except BaseException:          # an error, ^C, or the caller stopped early
-            pool.shutdown(wait=False, cancel_futures=True)
-            raise
+            # the server (and its environment) starts with the first submit; only
+            # as_completed holds the futures, and lets go of each once yielded
+            done = as_completed([pool.submit(work, u) for u in units])
+        finally:
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+        for f in done:
+            yield f.result()
+    except BaseException:          # an error, ^C, or the caller stopped early
+        # waits for the units running (a node-day each at most) and cancels
+        # the rest; without waiting the pool may be collected before its
+        # manager thread reads the cancel, and then every unit still runs
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown()
 
 
 def _on_dask(units, work, address: str) -> Iterator[dict]:
@@ -102,15 +105,14 @@ def _on_dask(units, work, address: str) -> Iterator[dict]:
         client = Client(address, timeout=DASK_CONNECT_TIMEOUT)
     except (OSError, TimeoutError, ValueError) as exc:
         raise ParatuneError(f"cannot reach the Dask scheduler at {address}: {exc}") from None
-    # only as_completed holds the futures: the cluster lets go of each summary once it is here
-    return _dask_completed(client, dask_completed(client.map(work, units, pure=False)))
-
-
-def _dask_completed(client, done) -> Iterator[dict]:
     with client:
+        # only as_completed holds the futures: the cluster lets go of each summary once it is here
+        done = dask_completed(client.map(work, units, pure=False))
         try:
             for f in done:
                 yield f.result()
         except BaseException:
-            client.cancel(list(done.futures))
+            with done.lock:              # Dask's event loop updates it
+                pending = list(done.futures)
+            client.cancel(pending)
             raise

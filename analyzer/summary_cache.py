@@ -46,6 +46,8 @@ this long.  Every upgrade starts a sub-directory of its own, and a nightly
 fleet run would otherwise keep each version's copy of the history for good;
 another install still in use marks its own each time it runs."""
 _VERSION_DIR = re.compile(r"[0-9a-f]{16}")
+VERSION_MARK = ".last-used"
+"""In each version's directory; its time is when a paratune of that version last ran."""
 
 
 def default_root() -> Path:
@@ -104,9 +106,12 @@ class SummaryCache:
 
     def _prune_stale_versions(self) -> None:
         """Mark this version's directory as used now; remove other versions'
-        (ours, real directories) that have not been for ``STALE_VERSION_S``."""
+        directories (real ones of ours, with a mark) not used for
+        ``STALE_VERSION_S``.  Only marked ones: ``--cache DIR`` may be any
+        directory, and what else is in it is not ours to remove."""
         try:
-            os.utime(self.dir)
+            mark = self.dir / VERSION_MARK
+            mark.touch(mode=ENTRY_MODE)          # now, whether new or not
             siblings = list(os.scandir(self.root))
         except OSError:
             return
@@ -114,11 +119,11 @@ class SummaryCache:
             if d.name == self.dir.name or not _VERSION_DIR.fullmatch(d.name):
                 continue
             try:
-                st = d.stat(follow_symlinks=False)
-            except OSError:
+                st, used = d.stat(follow_symlinks=False), os.lstat(os.path.join(d.path, VERSION_MARK))
+            except OSError:              # gone, or no mark: not a version of ours
                 continue
-            if (stat.S_ISDIR(st.st_mode) and st.st_uid == os.geteuid()
-                    and time.time() - st.st_mtime > STALE_VERSION_S):
+            if (stat.S_ISDIR(st.st_mode) and st.st_uid == os.geteuid() and stat.S_ISREG(used.st_mode)
+                    and time.time() - used.st_mtime > STALE_VERSION_S):
                 shutil.rmtree(d.path, ignore_errors=True)
 
     def key(self, unit: Unit, start: str | None, end: str | None) -> str | None:

@@ -176,7 +176,7 @@ def test_fleet_dask_local_cluster(benchmark, fleet, heap):
     docs/fleet.md advises for workers that only run paratune (what local
     workers do with ``analyzer.heap``); ``dask's``: as Dask starts them."""
     distributed = pytest.importorskip("distributed")
-    saved = os.environ.get(MMAP_ENV)
+    saved = os.environ.pop(MMAP_ENV, None)
     if heap == "kept":
         os.environ[MMAP_ENV] = str(MMAP_THRESHOLD_MAX)      # the workers inherit it when they start
     try:

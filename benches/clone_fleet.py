@@ -18,6 +18,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from analyzer.fleet import _stamp
+
 NAME_COPIES = 2
 """Times a finished file holds its host's name: its schema at the start and in the footer."""
 
@@ -25,23 +27,26 @@ NAME_COPIES = 2
 def clone(src: Path, dst: Path, hosts: int) -> int:
     """Copies of the one host's files under ``src`` for hosts ``node0000``..; returns files written."""
     files = sorted(src.rglob("*.arrow"))
-    names = {f.name.rsplit("-", 1)[0] for f in files}
+    stamps = [_stamp(f) for f in files]
+    if not files or None in stamps:
+        raise SystemExit(f"{src}: needs files in the recorder's layout (<host>-<UTC time>.arrow)")
+    names = {host for host, _ in stamps}
     if len(names) != 1:
-        raise SystemExit(f"{src}: needs the files of exactly one host, found {sorted(names) or 'none'}")
-    host = names.pop().encode()
-    width = len(host) - len(b"node")
+        raise SystemExit(f"{src}: needs the files of exactly one host, found {sorted(names)}")
+    host = names.pop()
+    width = len(host) - len("node")
     if width < len(str(hosts - 1)):
-        raise SystemExit(f"host name {host.decode()!r} is too short for {hosts} same-length names")
+        raise SystemExit(f"host name {host!r} is too short for {hosts} same-length names")
     written = 0
     for f in files:
         data = f.read_bytes()
-        if data.count(host) != NAME_COPIES:
-            raise SystemExit(f"{f}: holds {host.decode()!r} {data.count(host)} times, not {NAME_COPIES}")
-        out_dir = dst / f.parent.name
+        if data.count(host.encode()) != NAME_COPIES:
+            raise SystemExit(f"{f}: holds {host!r} {data.count(host.encode())} times, not {NAME_COPIES}")
+        out_dir = dst / f.relative_to(src).parent
         out_dir.mkdir(parents=True, exist_ok=True)
         for k in range(hosts):
-            new = f"node{k:0{width}d}".encode()
-            (out_dir / f.name.replace(host.decode(), new.decode(), 1)).write_bytes(data.replace(host, new))
+            new = f"node{k:0{width}d}"
+            (out_dir / (new + f.name[len(host):])).write_bytes(data.replace(host.encode(), new.encode()))
             written += 1
     return written
 

@@ -26,8 +26,8 @@ def write_tables(head: dict, tables: dict[str, Iterable[list[str]]], out: TextIO
     Python dicts, nor one string."""
     parts = [f" {json.dumps(k)}: {json.dumps(v, allow_nan=False)}" for k, v in _clean(head).items()]
     out.write("{\n" + ",\n".join(parts))
-    for key, slices in tables.items():
-        out.write(f",\n {json.dumps(key)}: [")
+    for n, (key, slices) in enumerate(tables.items()):
+        out.write(f"{',' if parts or n else ''}\n {json.dumps(key)}: [")
         first = True
         for rows in slices:
             if rows:

@@ -230,6 +230,55 @@ def test_assembly_does_not_depend_on_arrival_order_nor_on_frame_size(fleet_dir, 
     assert whole.nodes.height > 2
 
 
+def _synthetic_results(rng) -> list[dict]:
+    """Summaries as workers return them: several hosts and days, damaged
+    files, units outside the window, anomalies and jobs, in completion order."""
+    out = []
+    for host in ("n2", "n10", "nœud", "n1"):
+        for day in ("2026-11-23", "2026-11-22", ""):
+            if rng.random() < 0.2:
+                out.append({"node": {"host": host, "day": day, "error": None, "outside": True},
+                            "jobs": [], "anomalies": []})
+                continue
+            k = int(rng.integers(0, 4))
+            result = {"node": {"host": host, "day": day, "files": 24, "error": None, "samples": 100},
+                      "jobs": [{"host": host, "day": day, "job": f"j{i}", "first_seen": float(i),
+                                "last_seen": float(i + 1), "samples": 1} for i in range(k % 2 + 1)],
+                      "anomalies": [{"host": host, "day": day, "kind": f"k{i}", "start": float(10 - i),
+                                     "end": float(11 - i), "message": f"{host} {day} {i}"} for i in range(k)]}
+            if rng.random() < 0.3:
+                result["damaged"] = [{"host": host, "day": day, "files": 1, "error": e}
+                                     for e in rng.choice(["torn", "empty", "bad"], size=2)]
+            out.append(result)
+    return [out[i] for i in rng.permutation(len(out))]
+
+
+def _reference_tables(results: list[dict]) -> tuple[list, list, list]:
+    """The order the tables must have: units by (host, day), each unit's rows
+    as it gave them; node rows, damaged files' too, by (host, day, error)."""
+    kept = sorted((r for r in results if not r["node"].get("outside")),
+                  key=lambda r: (r["node"]["host"], r["node"]["day"]))
+    damaged = [d for r in results for d in r.get("damaged", [])]
+    nodes = sorted([r["node"] for r in kept] + damaged, key=lambda n: (n["host"], n["day"], n["error"] or ""))
+    return ([(n["host"], n["day"], n["error"], n["files"]) for n in nodes],
+            [(j["host"], j["day"], j["job"]) for r in kept for j in r["jobs"]],
+            [(a["host"], a["day"], a["kind"], a["message"]) for r in kept for a in r["anomalies"]])
+
+
+def test_assembled_tables_are_in_the_reference_order(monkeypatch):
+    import analyzer.fleet as fleet
+    rng = np.random.default_rng(11)
+    for frame_rows in (1, 2, 5, 10_000):
+        monkeypatch.setattr(fleet, "ROWS_PER_FRAME", frame_rows)
+        for _ in range(5):
+            results = _synthetic_results(rng)
+            f = assemble(iter(results))
+            nodes, jobs, anomalies = _reference_tables(results)
+            assert f.nodes.select("host", "day", "error", "files").rows() == nodes
+            assert f.job_nodes.select("host", "day", "job").rows() == jobs
+            assert f.anomalies.select("host", "day", "kind", "message").rows() == anomalies
+
+
 def test_a_damaged_node_is_reported_not_fatal(fleet_dir, tmp_path):
     import shutil
     shutil.copytree(fleet_dir, tmp_path / "f")
@@ -333,27 +382,35 @@ def test_cached_summaries_equal_fresh_ones_and_miss_when_a_file_changes(fleet_di
 
 
 def test_entries_of_a_version_unused_for_a_month_are_removed(tmp_path):
-    """Each upgrade has its own sub-directory; a stale one goes, one still in
-    use (another install), anything not a version's and the current one stay."""
+    """Each upgrade has its own sub-directory, marked when used; a stale one
+    goes.  One still in use (another install), one without a mark (--cache
+    may name any directory), anything not named as a version and the
+    current one stay."""
     import os
     import time
 
-    from analyzer.summary_cache import STALE_VERSION_S, SummaryCache, code_version
+    from analyzer.summary_cache import STALE_VERSION_S, VERSION_MARK, SummaryCache, code_version
     root = tmp_path / "cache"
     root.mkdir(mode=0o700)
-    old, recent, other = root / "0123456789abcdef", root / "fedcba9876543210", root / "notes"
-    for d in (old, recent, other):
-        (d / "ab").mkdir(parents=True)
-        (d / "ab" / "entry.json.gz").write_bytes(b"x")
     now = time.time()
-    os.utime(old, (now - STALE_VERSION_S - 60, now - STALE_VERSION_S - 60))
-    os.utime(other, (now - 2 * STALE_VERSION_S, now - 2 * STALE_VERSION_S))
-    os.utime(recent, (now - STALE_VERSION_S + 3600, now - STALE_VERSION_S + 3600))
+    dirs = {"stale": "0123456789abcdef", "recent": "fedcba9876543210", "unmarked": "00000000000000aa",
+            "other": "notes"}
+    for name in dirs.values():
+        (root / name / "ab").mkdir(parents=True)
+        (root / name / "ab" / "entry.json.gz").write_bytes(b"x")
+    for name, age in (("stale", STALE_VERSION_S + 60), ("recent", STALE_VERSION_S - 3600),
+                      ("other", 2 * STALE_VERSION_S)):
+        mark = root / dirs[name] / VERSION_MARK
+        mark.touch()
+        os.utime(mark, (now - age, now - age))
+    old = now - 2 * STALE_VERSION_S
+    os.utime(root / dirs["unmarked"], (old, old))
     cache = SummaryCache(root)
     assert cache.usable and cache.dir.name == code_version()
-    assert sorted(p.name for p in root.iterdir()) == sorted([code_version(), recent.name, other.name])
-    assert (recent / "ab" / "entry.json.gz").exists()
-    assert now - cache.dir.stat().st_mtime < 60          # marked as used
+    kept = sorted([code_version(), dirs["recent"], dirs["unmarked"], dirs["other"]])
+    assert sorted(p.name for p in root.iterdir()) == kept
+    assert (root / dirs["recent"] / "ab" / "entry.json.gz").exists()
+    assert now - (cache.dir / VERSION_MARK).stat().st_mtime < 60          # marked as used
 
 
 def test_cli_second_fleet_run_comes_from_the_cache(fleet_dir, tmp_path):
