@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import importlib.util
+import os
 import sys
 
 from paratune import __version__
@@ -49,8 +50,24 @@ def main(argv: list[str] | None = None) -> int:
         return exc.exit_code
     except KeyboardInterrupt:
         return 130
-    except BrokenPipeError:
+    except BrokenPipeError:             # a reader that stopped early (| head): nothing to say
+        _stdout_to_devnull()
         return 0
+    except OSError as exc:              # the machine's, not the input's: a full disk, an I/O error
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"paratune {args.command}: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        _stdout_to_devnull()
+        return 1
+
+
+def _stdout_to_devnull() -> None:
+    """What is left in stdout's buffer cannot be written either: let the
+    flush at exit go nowhere instead of printing a second error."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
 
 
 if __name__ == "__main__":

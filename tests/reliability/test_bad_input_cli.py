@@ -155,6 +155,18 @@ def test_process_exit_for_random_bytes(inputs, argv, tmp_path):
     assert not (tmp_path / "db").exists()
 
 
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full (Linux) to stand for a full disk")
+@pytest.mark.parametrize("json_out", [False, True], ids=["report", "json"])
+def test_output_to_a_full_disk_is_one_line(json_out):
+    """A result that cannot be written (disk full) is an error of one line, not a traceback."""
+    with open("/dev/full", "w") as full:
+        res = subprocess.run([sys.executable, "-m", "paratune.cli", "analyze", str(SOURCE),
+                              *(["--json"] if json_out else [])], cwd=ROOT, stdout=full,
+                             stderr=subprocess.PIPE, text=True, timeout=120)
+    assert res.returncode == 1
+    assert res.stderr.count("\n") == 1 and "No space left on device" in res.stderr, res.stderr
+
+
 @pytest.mark.skipif(not (ROOT / "paratune" / "commands" / "import.py").exists(), reason="no paratune import")
 @pytest.mark.parametrize("source", ["tacc-stats", "pcp"])
 def test_import(inputs, source, capsys, tmp_path, reliability):
