@@ -144,7 +144,7 @@ def _record(benchmark, peaks, node_days=NODE_DAYS):
     benchmark.extra_info.update(node_days=node_days, node_days_per_s=round(node_days / median, 3),
                                 compression=COMPRESSION, cores_busy=round(sorted(rounds)[len(rounds) // 2], 2),
                                 projected_1000_node_days_s=round(1000 * median / node_days, 1),
-                                peak_rss_mb=round(max(p for p, _ in peaks) / 1024, 1) if peaks else None,
+                                peak_rss_mb=_largest([p for p, _ in peaks]),
                                 worker_peak_rss_mb=_largest([w for _, w in peaks if w is not None]))
 
 
