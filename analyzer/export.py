@@ -135,3 +135,12 @@ def write(df: pl.DataFrame, path: Path, fmt: str, metadata: dict[str, str] | Non
         write_atomic(path, lambda tmp: df.write_csv(tmp))
     else:
         raise ValueError(f"unknown format {fmt!r}")
+
+
+def write_stream(df: pl.DataFrame, stream, fmt: str) -> None:
+    """Write ``df`` to an open binary stream (``-o -``): no temporary, no rename."""
+    if fmt == "parquet":
+        df.write_parquet(stream, compression="zstd")
+    else:
+        df.write_csv(stream)
+    stream.flush()

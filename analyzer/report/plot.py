@@ -11,12 +11,16 @@ import io
 import os
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from analyzer.analysis import Analysis
+if TYPE_CHECKING:
+    from analyzer.analysis import Analysis
+
 from analyzer.report.format import PHASE_COLOURS
 from paratune.errors import ParatuneError
+from paratune.files import output_file, write_atomic
 
 PANELS = ((("cpu_busy_pct", "busy"), ("cpu_user_pct", "user"), ("cpu_iowait_pct", "iowait")), "CPU %"), \
          ((("mem_used_pct", "used"), ("psi_mem_some_pct", "PSI mem"), ("psi_io_some_pct", "PSI io")), "memory / PSI %"), \
@@ -26,7 +30,20 @@ MPL_COLOURS = {"grey50": "#999999", "green": "#4caf50", "yellow": "#e6c229", "cy
                "magenta": "#ba68c8", "blue": "#64b5f6", "white": "#dddddd"}
 
 
-def _figure(a: Analysis):
+FORMATS = (".png", ".html")
+"""What every ``--plot`` writes: a PNG, or a self-contained page of PNGs."""
+
+
+def check_path(path: Path) -> None:
+    """Refuse a --plot name of another format, or a target that is not a
+    regular file, before any work is done."""
+    if Path(path).suffix.lower() not in FORMATS:
+        raise ParatuneError(f"--plot {path}: the file must end in .png or .html")
+    output_file(Path(path))
+
+
+def pyplot():
+    """matplotlib's pyplot on the Agg backend (an optional dependency)."""
     os.environ.setdefault("MPLBACKEND", "Agg")
     try:
         import matplotlib
@@ -34,6 +51,33 @@ def _figure(a: Analysis):
         import matplotlib.pyplot as plt
     except ImportError:
         raise ParatuneError("--plot needs matplotlib: pip install 'paratune[plot]'") from None
+    return plt
+
+
+def png(fig, plt) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100)
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def write_pngs(pngs: list[tuple[str, bytes]], path: Path) -> None:
+    """``path`` as the first PNG, or (``.html``) a page with each titled PNG;
+    written whole or not at all, never over anything but a regular file."""
+    check_path(path)
+
+    def write(tmp: Path) -> None:
+        if path.suffix.lower() == ".png":
+            tmp.write_bytes(pngs[0][1])
+        else:
+            body = "".join(f"<h2>{html.escape(h)}</h2><img src='data:image/png;base64,"
+                           f"{base64.b64encode(p).decode()}'/>" for h, p in pngs)
+            tmp.write_text(f"<!doctype html><meta charset='utf-8'><title>paratune</title>{body}")
+    write_atomic(path, write)
+
+
+def _figure(a: Analysis):
+    plt = pyplot()
     d = a.derived
     when = np.array([datetime.fromtimestamp(t, tz=timezone.utc) for t in d.t])
     fig, axes = plt.subplots(len(PANELS), 1, figsize=(12, 9), sharex=True)
@@ -62,22 +106,22 @@ def _figure(a: Analysis):
 
 
 def write_plot(analyses: list[Analysis], path: Path) -> None:
-    pngs = []
-    for a in analyses:
-        fig, plt = _figure(a)
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png", dpi=100)
-        plt.close(fig)
-        pngs.append((a.trace.host, buf.getvalue()))
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        if path.suffix.lower() == ".png":
-            tmp.write_bytes(pngs[0][1])
-        else:
-            body = "".join(f"<h2>{html.escape(h)}</h2><img src='data:image/png;base64,"
-                           f"{base64.b64encode(p).decode()}'/>" for h, p in pngs)
-            tmp.write_text(f"<!doctype html><meta charset='utf-8'><title>paratune</title>{body}")
-        tmp.replace(path)            # never a half-written plot under the real name
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise ParatuneError(f"cannot write {path}: {exc.strerror}") from None
+    write_pngs([(a.trace.host, png(*_figure(a))) for a in analyses], path)
+
+
+def history_figure(df, label: str):
+    """An application's runs in the database: duration and CPU busy over time.
+    Both axes start at zero, so run-to-run noise is not drawn as a cliff."""
+    plt = pyplot()
+    when = [datetime.fromtimestamp(t, tz=timezone.utc) for t in df["start"]]
+    fig, ax = plt.subplots(2, 1, figsize=(10, 6), sharex=True)
+    ax[0].plot(when, df["duration_s"], "o-")
+    ax[0].set_ylabel("duration (s)")
+    ax[0].set_ylim(0, max(1.0, float(df["duration_s"].max() or 0)) * 1.1)
+    ax[1].plot(when, df["cpu_busy_pct"], "o-", color="green")
+    ax[1].set_ylabel("CPU busy %")
+    ax[1].set_ylim(0, 105)
+    ax[0].set_title(f"{label}: {df.height} runs")
+    ax[1].set_xlabel("run start (UTC)")
+    fig.tight_layout()
+    return fig, plt

@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from paratune.errors import ParatuneError
+from paratune.files import output_file
 
 
 def add_arguments(p):
@@ -48,8 +49,9 @@ def run(args) -> int:
 
     from collector.writer import skip_pandas
 
-    if args.plot and Path(args.plot).suffix.lower() not in (".png", ".html"):
-        raise ParatuneError(f"--plot {args.plot}: the file must end in .png or .html")
+    if args.plot:
+        from analyzer.report.plot import check_path
+        check_path(Path(args.plot))
     skip_pandas()   # pyarrow would import pandas (~0.6 s) on its first conversion; nothing here needs it
     err = Console(stderr=True)
     if not args.job:
@@ -103,6 +105,8 @@ def _fleet(args, units, err) -> int:
         raise ParatuneError("--plot draws one node's run; for a fleet use --json or --out")
     if args.out and Path(args.out).suffix.lower() != ".parquet":
         raise ParatuneError(f"--out {args.out}: the file must end in .parquet")
+    if args.out:
+        output_file(Path(args.out))                 # before hours of analysis, not after
     fleet = assemble(_summaries(args, units, err))
     if fleet.nodes.height == 0:
         raise ParatuneError(f"no samples between --from and --to in {planned} node-days")

@@ -5,7 +5,7 @@
   paratune db show ID                                 one run, with its fingerprint
   paratune db remove ID
   paratune db classify TRACE [--json]                 the nearest known applications, or `unknown`
-  paratune db history APP [--plot FILE.png]           how an application's runs evolved
+  paratune db history APP [--plot F.png|F.html]       how an application's runs evolved
   paratune db report [--out FILE.parquet]             site summary by application and bottleneck
 
 The database is a directory of Parquet files (--db, default
@@ -47,7 +47,7 @@ def add_arguments(p):
     c.add_argument("--json", action="store_true")
     h = action("history", "how an application's runs evolved")
     h.add_argument("label", metavar="APP")
-    h.add_argument("--plot", metavar="FILE.png")
+    h.add_argument("--plot", metavar="FILE.png|FILE.html", help="also draw duration and CPU busy per run")
     h.add_argument("--json", action="store_true")
     r = action("report", "site summary")
     r.add_argument("--out", type=Path, metavar="FILE.parquet", help="also write the summary as Parquet")
@@ -175,7 +175,9 @@ def _history(db, args):
     if df.height == 0:
         raise ParatuneError(f"no runs labelled {args.label!r} in {db.path}")
     if args.plot:
-        _history_plot(df, args.label, Path(args.plot))
+        from analyzer.report.plot import check_path, history_figure, png, write_pngs
+        check_path(Path(args.plot))
+        write_pngs([(args.label, png(*history_figure(df, args.label)))], Path(args.plot))
     if args.json:
         print(dumps([dict(r, start=iso(r["start"])) for r in df.to_dicts()]))
         return 0
@@ -190,30 +192,6 @@ def _history(db, args):
                   f"{r['cpu_busy_pct']:.0f}%", f"{r['cpu_hours']:.3f}", r["bottleneck"], str(r["anomalies"]))
     Console().print(t)
     return 0
-
-
-def _history_plot(df, label, path: Path):
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        raise ParatuneError("--plot needs matplotlib: pip install 'paratune[plot]'") from None
-    from datetime import datetime, timezone
-    when = [datetime.fromtimestamp(t, tz=timezone.utc) for t in df["start"]]
-    fig, ax = plt.subplots(2, 1, figsize=(10, 6), sharex=True)
-    ax[0].plot(when, df["duration_s"], "o-")
-    ax[0].set_ylabel("duration (s)")
-    ax[1].plot(when, df["cpu_busy_pct"], "o-", color="green")
-    ax[1].set_ylabel("CPU busy %")
-    ax[0].set_title(f"{label}: {df.height} runs")
-    fig.tight_layout()
-    try:
-        fig.savefig(path)
-    except OSError as exc:
-        raise ParatuneError(f"cannot write {path}: {exc.strerror}") from None
-    finally:
-        plt.close(fig)
 
 
 def _report(db, args):

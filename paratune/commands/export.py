@@ -10,9 +10,11 @@ docs/export.md lists the columns.
 """
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from paratune.errors import ParatuneError
+from paratune.files import output_file
 
 _SUFFIX = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv"}
 
@@ -23,8 +25,9 @@ def add_arguments(p) -> None:
                    help="output format (default: from the -o suffix, else parquet)")
     p.add_argument("--procs", action="store_true", help="the process table instead of node metrics")
     p.add_argument("--raw", action="store_true", help="recorded values instead of per-second metrics")
-    p.add_argument("-o", "--output", metavar="OUT", type=Path,
-                   help="output file (default: <first trace name>[-raw][-procs].<format> here)")
+    p.add_argument("-o", "--output", metavar="OUT",
+                   help="output file, or - for stdout (CSV unless --format parquet); "
+                        "default: <first trace name>[-raw][-procs].<format> here")
     p.add_argument("--from", dest="start", metavar="T", help="start time: ISO 8601 (UTC), epoch s or +N[smhd]")
     p.add_argument("--to", dest="end", metavar="T", help="end time, same forms")
     p.add_argument("--job", metavar="ID", help="only the span of this batch job on each host")
@@ -32,7 +35,7 @@ def add_arguments(p) -> None:
 
 def _output(args, fmt: str) -> Path:
     if args.output is not None:
-        return args.output
+        return Path(args.output)
     stem = Path(args.paths[0]).resolve().name
     for suffix in (".arrow.part", ".arrow"):
         stem = stem.removesuffix(suffix)
@@ -43,16 +46,22 @@ def run(args) -> int:
     from analyzer import export
     from analyzer.load import load
 
-    fmt = args.format or (_SUFFIX.get(args.output.suffix.lower(), "parquet") if args.output else "parquet")
+    stdout = args.output == "-"
+    if stdout:
+        fmt = args.format or "csv"
+        if fmt == "parquet" and sys.stdout.isatty():
+            raise ParatuneError("-o - with --format parquet would write binary to the terminal; redirect it")
+    else:
+        fmt = args.format or _SUFFIX.get(Path(args.output or "").suffix.lower(), "parquet")
+    out = None if stdout else output_file(_output(args, fmt))   # a device, FIFO or directory: refused now
     traces = load(args.paths, args.start, args.end, args.job, skip=frozenset())
-    out = _output(args, fmt)
-    inputs = {p.resolve() for t in traces for p in t.files}
-    if out.resolve() in inputs:
-        raise ParatuneError(f"{out} is one of the traces being exported; choose another -o")
-    if out.is_dir():
-        raise ParatuneError(f"{out} is a directory; give a file name with -o")
     shape = ("raw-" if args.raw else "") + "procs" if args.procs else ("raw" if args.raw else "samples")
+    if out is not None and out.resolve() in {p.resolve() for t in traces for p in t.files}:
+        raise ParatuneError(f"{out} is one of the traces being exported; choose another -o")
     df = export.table(traces, shape)
+    if stdout:
+        export.write_stream(df, sys.stdout.buffer, fmt)
+        return 0
     meta = {"paratune.shape": shape, "paratune.hosts": ",".join(t.host for t in traces)}
     if len(traces) == 1:
         meta.update({f"paratune.{k}": v for k, v in traces[0].metadata.items()})

@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 from paratune.errors import ParatuneError
+from paratune.files import output_dir
 
 
 def add_arguments(p):
@@ -62,7 +63,7 @@ def run(args) -> int:
         inputs = src.find_archives(args.paths)
         src.check_pmdumplog()
         read_one = lambda a: [src.to_imported(src.read_archive(a), args.job)]  # noqa: E731
-    out = Path(args.out)
+    out = output_dir(Path(args.out))
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=err, transient=True, disable=not err.is_terminal) as progress:
         task = progress.add_task("reading", total=len(inputs))
