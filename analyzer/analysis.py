@@ -7,7 +7,7 @@ import numpy as np
 import polars as pl
 
 from analyzer.anomalies import Anomaly, detect
-from analyzer.characterize import Characterization, characterize, mean_profile
+from analyzer.characterize import Characterization, of_phases
 from analyzer.derive import Derived, derive
 from analyzer.fingerprint import Fingerprint, fingerprint
 from analyzer.load import Trace
@@ -22,9 +22,8 @@ class Analysis:
     trace: Trace
     derived: Derived
     run: Run
-    characterization: Characterization
+    characterization: Characterization   # where the run's time went, by its phases' bottlenecks
     phases: list[Phase]
-    phase_bottlenecks: list[Characterization]
     anomalies: list[Anomaly]
     fingerprint: Fingerprint
     processes: pl.DataFrame           # top processes by CPU time over the run
@@ -63,11 +62,11 @@ def analyze_trace(trace: Trace) -> Analysis:
     jobs = sorted(j for j in d.procs["job"].unique().to_list() if j is not None) if d.procs.height else []
     return Analysis(
         trace=trace, derived=d, run=run,
-        characterization=characterize(mean_profile(d.metrics)),
+        characterization=of_phases([p.bottleneck for p in phases], [p.duration_s for p in phases],
+                                   [p.evidence for p in phases]),
         phases=phases,
-        phase_bottlenecks=[characterize(mean_profile(d.metrics, p.start_i, p.end_i)) for p in phases],
         anomalies=detect(d, trace.job, run),
-        fingerprint=fingerprint(d, trace.job),
+        fingerprint=fingerprint(d, trace.job, run),
         processes=top_processes(d),
         jobs=jobs,
     )

@@ -1,69 +1,142 @@
-"""The bottleneck label of a run or a phase, with the evidence that decided it."""
+"""What limits a stretch of time, and so a run: the one bottleneck classifier.
+
+Phases, the run's label and the fleet's node-days all come from ``classify``
+with the thresholds of ``analyzer.config`` (chosen on the calibration set by
+scripts/calibrate.py), so a run's label and its phases' labels cannot
+disagree: the run's label is where its time went (``of_phases``).
+
+``classify`` reads a mean profile; the first rule that holds wins:
+
+    unknown        no CPU sample.
+    idle           cpu_busy < IDLE_BUSY_PCT, disk read+write < IDLE_DISK_BPS,
+                   net rx+tx < IDLE_NET_BPS and iowait < IO_IOWAIT_PCT.
+    memory-bound   psi_mem_some >= MEM_PSI_PCT, or majflt >= MEM_MAJFLT_RATE,
+                   or swap-in+out >= MEM_SWAP_PAGES_RATE pages/s (swap_used
+                   moving >= MEM_SWAP_PCT_PER_MIN when those rates are absent),
+                   or mem_used climbing >= MEM_CLIMB_PCT_PER_MIN and by
+                   >= MEM_CLIMB_MIN_PCT.  Before io: paging is disk traffic too.
+    io-bound       iowait >= IO_IOWAIT_PCT, disk_util >= IO_UTIL_PCT,
+                   psi_io_some >= IO_PSI_PCT or disk read+write >= IO_DISK_BPS.
+    network-bound  net rx+tx >= NET_BOUND_BPS and >= NET_BPS_PER_BUSY_PCT per
+                   percent of cpu_busy (MPI codes spin while they wait, so
+                   high CPU does not rule communication out; the ratio asks
+                   whether the bytes are large for the CPU spent).
+    compute-bound  anything busier than idle (evidence says how much of it
+                   is user time).
+"""
 from __future__ import annotations
 
 import math
-
-import numpy as np
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from analyzer import config
+import numpy as np
 
-LABELS = ("compute-bound", "memory-bound", "io-bound", "network-bound", "idle", "unknown")
-"""``unknown``: the trace has no CPU data at all, and no other pressure."""
+from analyzer import config as C
+
+LABELS = ("compute-bound", "memory-bound", "io-bound", "network-bound", "idle", "mixed", "unknown")
+"""``mixed``: a run in which no label holds DOMINANT_SHARE of the time (never a phase)."""
+SHORT = {"compute-bound": "compute", "memory-bound": "memory", "io-bound": "io", "network-bound": "network",
+         "idle": "idle", "unknown": "unknown", "mixed": "mixed"}
+"""A phase's name for its bottleneck."""
 
 
 @dataclass
 class Characterization:
     label: str
     evidence: list[str] = field(default_factory=list)
-    scores: dict[str, float] = field(default_factory=dict)
+    shares: dict[str, float] = field(default_factory=dict)     # label -> share of the time (runs)
 
     def to_dict(self) -> dict:
         return {"label": self.label, "evidence": self.evidence,
-                "scores": {k: round(v, 3) for k, v in self.scores.items()}}
+                "shares": {k: round(v, 4) for k, v in self.shares.items()}}
 
 
-def _v(profile: dict, name: str) -> float:
-    x = profile.get(name, math.nan)
-    return x if x is not None and math.isfinite(x) else 0.0
+def _get(p: dict, name: str) -> float:
+    v = p.get(name, math.nan)
+    return v if v is not None and math.isfinite(v) else 0.0
 
 
-def _fmt(name: str, x: float) -> str:
-    if name.endswith("Bps"):
-        return f"{name}={x / 1e6:.1f} MB/s"
-    if name.endswith("pct"):
-        return f"{name}={x:.1f}%"
-    return f"{name}={x:,.0f}/s" if x >= 10 else f"{name}={x:.2f}/s"
+def classify(profile: dict[str, float], mem_slope: float = 0.0, swap_slope: float = 0.0,
+             duration_s: float = 0.0) -> Characterization:
+    """The bottleneck of one stretch of time from its mean profile (see the module doc).
+
+    mem_slope / swap_slope: mem_used_pct / swap_used_pct trends in percentage
+    points per minute over the stretch."""
+    busy = profile.get("cpu_busy_pct", math.nan)
+    if busy is None or not math.isfinite(busy):
+        if not any(math.isfinite(profile.get(k, math.nan) or math.nan) for k in ("cpu_user_pct", "cpu_system_pct")):
+            return Characterization("unknown", ["no CPU samples"])
+        busy = _get(profile, "cpu_user_pct") + _get(profile, "cpu_system_pct")
+    user = _get(profile, "cpu_user_pct") + _get(profile, "cpu_nice_pct")
+    iowait = _get(profile, "cpu_iowait_pct")
+    disk = _get(profile, "disk_read_Bps") + _get(profile, "disk_write_Bps")
+    net = _get(profile, "net_rx_Bps") + _get(profile, "net_tx_Bps")
+    mb = 1e6
+
+    if busy < C.IDLE_BUSY_PCT and disk < C.IDLE_DISK_BPS and net < C.IDLE_NET_BPS and iowait < C.IO_IOWAIT_PCT:
+        return Characterization("idle", [f"cpu_busy {busy:.1f}% < {C.IDLE_BUSY_PCT:g}%, disk {disk / mb:.2f} MB/s, "
+                                         f"net {net / mb:.2f} MB/s"])
+    mem = []
+    if _get(profile, "psi_mem_some_pct") >= C.MEM_PSI_PCT:
+        mem.append(f"psi_mem_some {profile['psi_mem_some_pct']:.1f}% >= {C.MEM_PSI_PCT:g}%")
+    if _get(profile, "majflt_rate") >= C.MEM_MAJFLT_RATE:
+        mem.append(f"major faults {profile['majflt_rate']:.0f}/s >= {C.MEM_MAJFLT_RATE:g}/s")
+    if "swapin_rate" in profile or "swapout_rate" in profile:
+        swap = _get(profile, "swapin_rate") + _get(profile, "swapout_rate")
+        if swap >= C.MEM_SWAP_PAGES_RATE:
+            mem.append(f"swapping {swap:.0f} pages/s >= {C.MEM_SWAP_PAGES_RATE:g}")
+    elif abs(swap_slope) >= C.MEM_SWAP_PCT_PER_MIN:
+        mem.append(f"swap_used moving {swap_slope:+.1f} pp/min")
+    climb = mem_slope * duration_s / 60.0
+    if mem_slope >= C.MEM_CLIMB_PCT_PER_MIN and climb >= C.MEM_CLIMB_MIN_PCT:
+        mem.append(f"mem_used climbing {mem_slope:+.1f} pp/min ({climb:+.0f} pp)")
+    if mem:
+        return Characterization("memory-bound", ["; ".join(mem)])
+    io = []
+    if iowait >= C.IO_IOWAIT_PCT:
+        io.append(f"iowait {iowait:.1f}% >= {C.IO_IOWAIT_PCT:g}%")
+    if _get(profile, "disk_util_pct") >= C.IO_BOUND_UTIL_PCT:
+        io.append(f"disk_util {profile['disk_util_pct']:.0f}% >= {C.IO_BOUND_UTIL_PCT:g}%")
+    if _get(profile, "psi_io_some_pct") >= C.IO_BOUND_PSI_PCT:
+        io.append(f"psi_io_some {profile['psi_io_some_pct']:.1f}% >= {C.IO_BOUND_PSI_PCT:g}%")
+    if disk >= C.IO_DISK_BPS:
+        io.append(f"disk {disk / mb:.0f} MB/s >= {C.IO_DISK_BPS / mb:g} MB/s")
+    if io:
+        return Characterization("io-bound", ["; ".join(io)])
+    per_pct = net / max(busy, 1.0)
+    if net >= C.NET_BOUND_BPS and per_pct >= C.NET_BPS_PER_BUSY_PCT:
+        return Characterization("network-bound", [f"net {net / mb:.0f} MB/s, {per_pct / mb:.1f} MB/s per busy % "
+                                                  f">= {C.NET_BPS_PER_BUSY_PCT / mb:g}"])
+    return Characterization("compute-bound", [f"cpu_busy {busy:.0f}% (user {user:.0f}%, system "
+                                              f"{_get(profile, 'cpu_system_pct'):.0f}%) with no I/O, memory "
+                                              "or network pressure"])
 
 
-def characterize(profile: dict[str, float]) -> Characterization:
-    """Label a mean profile (metric name -> mean value) by its dominant pressure."""
-    scores, why = {}, {}
-    for label, limits in config.BOTTLENECK_THRESHOLDS.items():
-        ratios = {m: _v(profile, m) / thr for m, thr in limits.items()}
-        worst = max(ratios, key=ratios.get)
-        scores[label] = ratios[worst]
-        why[label] = f"{_fmt(worst, _v(profile, worst))} (threshold {_fmt(worst, limits[worst]).split('=')[1]})"
-    busy = _v(profile, "cpu_busy_pct")
-    scores["compute-bound"] = busy / config.COMPUTE_BUSY_PCT
-    top = max(("io-bound", "memory-bound", "network-bound"), key=scores.get)
-    if scores[top] >= 1.0:
-        label = top
-        evidence = [why[top]]
-    elif busy >= config.COMPUTE_BUSY_PCT:
-        label = "compute-bound"
-        evidence = [f"cpu_busy_pct={busy:.1f}% (user {_v(profile, 'cpu_user_pct'):.1f}%, "
-                    f"system {_v(profile, 'cpu_system_pct'):.1f}%) with no I/O, memory or network pressure"]
-    elif not math.isfinite(profile.get("cpu_busy_pct", math.nan)):
-        label = "unknown"      # a source without CPU counters (e.g. a filesystem-only PCP archive)
-        evidence = ["no CPU samples and no I/O, memory or network pressure"]
-    else:
-        label = "idle"
-        evidence = [f"cpu_busy_pct={busy:.1f}% (below {config.COMPUTE_BUSY_PCT:.0f}%) and no I/O, "
-                    "memory or network pressure"]
-    evidence += [f"next: {k} {why[k]}" for k in sorted(why, key=scores.get, reverse=True)
-                 if k != label and scores[k] >= 0.5]
-    return Characterization(label, evidence, scores)
+def of_phases(labels: Sequence[str], seconds: Sequence[float], evidence: Sequence[str] = ()) -> Characterization:
+    """A run's label from its phases' labels and lengths: the label holding at
+    least DOMINANT_SHARE of the time, else ``mixed``; the shares say where
+    the time went either way."""
+    total: dict[str, float] = {}
+    longest: dict[str, tuple[float, str]] = {}          # label -> its longest phase's (seconds, evidence)
+    for k, (label, s) in enumerate(zip(labels, seconds)):
+        s = max(float(s), 0.0)
+        total[label] = total.get(label, 0.0) + s
+        if k < len(evidence) and s >= longest.get(label, (-1.0, ""))[0]:
+            longest[label] = (s, evidence[k])
+    whole = sum(total.values())
+    if whole <= 0:
+        return Characterization("unknown", ["no samples"])
+    shares = dict(sorted(((k, v / whole) for k, v in total.items()), key=lambda kv: -kv[1]))
+    top, share = next(iter(shares.items()))
+    label = top if share >= C.DOMINANT_SHARE else "mixed"
+    where = ", ".join(f"{k} {v:.0%}" for k, v in shares.items())
+    lead = (f"{share:.0%} of the time {top}" if label != "mixed"
+            else f"no label holds {C.DOMINANT_SHARE:.0%} of the time")
+    out = [f"{lead} ({where})"]
+    if top in longest:
+        out.append(f"{top}: {longest[top][1]}")
+    return Characterization(label, out, shares)
 
 
 def mean_profile(metrics: dict, lo: int = 0, hi: int | None = None) -> dict[str, float]:

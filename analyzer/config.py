@@ -11,7 +11,7 @@ MAX_GAP_FACTOR = 1.5
 """A step longer than this many intervals is a gap: rates across it are NaN."""
 
 # ---------------------------------------------------------------- fingerprint
-FINGERPRINT_VERSION = 1
+FINGERPRINT_VERSION = 2
 
 FINGERPRINT_METRICS = {
     # derived metric -> threshold for its "frac_above" feature (documented in
@@ -58,6 +58,12 @@ TOP_PROCESSES = 10
 GAP_FILL_MAX_S = 86400.0
 """A gap longer than this counts as this long on the time axis of slope and spectrum."""
 
+BEHAVIOUR_TRIM = 0.1
+"""Share of the run's window dropped at each end (start-up, tail) for the
+behaviour features, between 2 and 30 samples."""
+BEHAVIOUR_MIN_SAMPLES = 5
+"""Fewer steady samples than this: no behaviour features (NaN)."""
+
 # ---------------------------------------------------------------- phases
 PHASE_METRICS = ("cpu_user_pct", "cpu_system_pct", "cpu_iowait_pct", "mem_used_pct",
                  "net_rx_Bps", "net_tx_Bps", "disk_read_Bps", "disk_write_Bps")
@@ -90,6 +96,9 @@ PRESSURE_SWAP_PPS = 1000.0  # or swapping this many pages/s
 PRESSURE_MAJFLT = 1000.0    # or this many major faults/s
 PRESSURE_MIN_S = 5.0
 
+SURGE_RATIO = 1.5           # saturation rules: this many times the run's own level (below) ...
+SURGE_TAU_S = 60.0          # ... a bias-corrected EWMA over about a minute of the run
+
 IO_UTIL_PCT = 90.0          # disk busy this % of the time
 IO_PSI_PCT = 30.0           # or PSI io some
 IO_MIN_S = 10.0
@@ -99,50 +108,54 @@ NET_ERR_RATE = 100.0        # or this many errors+drops per second
 NET_MIN_S = 10.0
 
 STALL_FRACTION = 0.2        # the run's CPU falls below this share of its own baseline ...
-STALL_MIN_BASELINE = 50.0   # ... a baseline (EWMA, % of a core) of at least this
+STALL_MIN_BASELINE = 50.0   # ... a baseline (bias-corrected EWMA, % of a core) of at least this ...
 STALL_TAU_S = 60.0
+STALL_KEEP_BELOW = 0.5      # (samples below this share of the baseline are not learned)
+STALL_WARMUP_SAMPLES = 5.0   # ... learned from at least this many samples of the run
 STALL_MIN_S = 10.0
 
 IMBALANCE_SPREAD_PCT = 40.0  # max - min CPU % among the run's ranks (processes of its command)
 IMBALANCE_MIN_MEAN = 20.0    # only when the ranks average at least this
 IMBALANCE_MIN_S = 30.0
 
-# ---------------------------------------------------------------- characterisation
-# A profile's bottleneck is the resource whose mean pressure is the highest
-# multiple of its threshold; below 1.0 everywhere it is compute-bound when
-# the CPU is busy and idle otherwise.  Without hardware counters (no PMU on
-# most VMs) "memory-bound" means memory pressure: stalls, paging, faulting.
-BOTTLENECK_THRESHOLDS = {
-    "io-bound": {"cpu_iowait_pct": 20.0, "disk_util_pct": 60.0, "psi_io_some_pct": 20.0},
-    "memory-bound": {"psi_mem_some_pct": 10.0, "majflt_rate": 200.0, "swapin_rate": 200.0,
-                     "swapout_rate": 200.0, "pgfault_rate": 200_000.0},
-    "network-bound": {"net_rx_Bps": 100e6, "net_tx_Bps": 100e6, "net_rx_pps": 100_000.0,
-                      "net_tx_pps": 100_000.0},
-}
-COMPUTE_BUSY_PCT = 25.0
-"""Below this mean CPU use, and with no other pressure, a profile is idle."""
+# ---------------------------------------------------------------- bottleneck (analyzer.characterize)
+# One classifier labels phases, runs and node-days; the rules are in
+# analyzer/characterize.py.  Units: *_PCT percent, *_BPS bytes/s, *_RATE per
+# second, *_PER_MIN percentage points per minute.
+IDLE_BUSY_PCT = 10.0
+IDLE_DISK_BPS = 1e6
+IDLE_NET_BPS = 1e6
+MEM_PSI_PCT = 10.0
+MEM_MAJFLT_RATE = 100.0
+MEM_SWAP_PAGES_RATE = 100.0         # pages/s swapped in + out
+MEM_SWAP_PCT_PER_MIN = 1.0
+MEM_CLIMB_PCT_PER_MIN = 10.0
+MEM_CLIMB_MIN_PCT = 5.0
+IO_IOWAIT_PCT = 10.0
+IO_BOUND_UTIL_PCT = 50.0            # (an io_saturation anomaly needs IO_UTIL_PCT)
+IO_BOUND_PSI_PCT = 20.0
+IO_DISK_BPS = 50e6
+NET_BOUND_BPS = 10e6
+NET_BPS_PER_BUSY_PCT = 1e6          # bytes/s per percent of cpu_busy
+DOMINANT_SHARE = 0.6
+"""A run is labelled by the bottleneck of at least this share of its time,
+else ``mixed`` (a definition of "dominates", not a tuned value)."""
 
 # ---------------------------------------------------------------- similarity (db classify)
-SIMILARITY_EXCLUDE = ("run.duration_s", "run.samples", "run.gap_fraction")
-"""Features that say how long or how well a run was recorded, not what it is."""
-SIMILARITY_EXCLUDE_SUFFIXES = (".slope", ".period_s")
-"""Trends and periods depend on the run length and input deck more than on the code."""
+SIMILARITY_FLOORS = {
+    "shape.user_share": 0.03, "shape.system_share": 0.02, "shape.iowait_share": 0.02,
+    "shape.cores_per_rank": 0.03, "shape.cpu_cv": 0.02, "shape.cpu_dip": 0.03, "shape.cpu_acf1": 0.05,
+    "shape.disk_per_cpu": 0.1, "shape.write_share": 0.05, "shape.net_per_cpu": 0.1, "shape.rx_share": 0.05,
+    "shape.ctxt_per_cpu": 0.05, "shape.pgfault_per_cpu": 0.05, "shape.rss_per_rank": 0.05}
+"""The features recognition compares (analyzer/behaviour.py), each with the
+smallest spread it is scaled by: run-to-run noise of that feature, so a
+difference below it is not a signature."""
 SIMILARITY_CLIP = 6.0
 """Robust z-scores are clipped to +-this, so one wild feature cannot decide alone."""
-SIMILARITY_FLOOR_FRACTION = 0.02
-"""A feature's scale is at least this fraction of its metric's frac_above threshold
-(value features), so background noise on an unused resource is not a signature."""
-SIMILARITY_UNIT_FLOORS = {"skew": 0.5, "kurtosis": 1.0, "acf1": 0.1, "period_strength": 0.05,
-                          "frac_above": 0.05, "top1_share": 0.05, "top3_share": 0.05,
-                          "distinct_comms": 2.0, "nprocs_mean": 5.0}
-COMMAND_PENALTY = 1.0
-"""Added to the distance to a stored run whose main command differs: the
-programs a run executes are evidence of what it is (never the host or job)."""
-UNKNOWN_DISTANCE = 1.25
-"""Distance beyond which a run is `unknown`.  Calibrated on the 24 recorded runs
-of docs/evaluation.md: between the farthest run from its own application's
-references (1.20) and the nearest run of an application missing from the
-database (1.28) -- a thin margin from a small data set; recalibrate per site."""
+UNKNOWN_SPREAD = 2.0
+"""A run belongs to its nearest label within this many times the label's radius ..."""
+UNKNOWN_MIN_DISTANCE = 0.5
+"""... and never less than this distance (RMS robust z)."""
 SIMILARITY_FEATURES = 200
 """Features kept for distances: the most label-discriminating ones (Fisher ratio)
 once the database holds at least two labels, all usable ones before."""

@@ -19,7 +19,7 @@ import numpy as np
 import polars as pl
 import pyarrow.compute as pc
 
-from analyzer import config
+from analyzer import behaviour, config
 from analyzer.kernels._stats import (FEATURE_NAMES, NFEATURES, PERCENTILE_SAMPLE, PERCENTILES,
                                      _peaks, _segments, _stats_matrix)
 from paratune.errors import ParatuneError
@@ -131,7 +131,7 @@ def series_features(x, interval_s: float, threshold: float = np.nan,
 def feature_names(metrics=None) -> tuple[str, ...]:
     """The canonical order of Fingerprint.vector(): metric features, then run features."""
     metrics = config.FINGERPRINT_METRICS if metrics is None else metrics
-    return tuple(f"{m}.{f}" for m in metrics for f in FEATURE_NAMES) + RUN_FEATURES
+    return tuple(f"{m}.{f}" for m in metrics for f in FEATURE_NAMES) + RUN_FEATURES + behaviour.FEATURES
 
 
 @dataclass(frozen=True)
@@ -227,12 +227,14 @@ def _process_features(procs: pl.DataFrame, interval: float, samples: int) -> tup
     return feats, top
 
 
-def fingerprint(derived, job=None) -> Fingerprint:
+def fingerprint(derived, job=None, run=None) -> Fingerprint:
     """The fingerprint of a derived trace, or of one job's part of it.
 
     With job, the node metrics are taken from the first to the last sample in
     which the job had a process, and the process features from its processes
     only.  A metric of FINGERPRINT_METRICS that the trace lacks gets NaN features.
+    ``run``: the run (analyzer.signals.identify_run), when the caller has it;
+    the behaviour features describe its steady state.
     """
     interval = _check_interval(derived.interval_s)
     t = np.asarray(derived.t, dtype=np.float64)
@@ -283,4 +285,18 @@ def fingerprint(derived, job=None) -> Fingerprint:
     feats["run.gap_fraction"] = float(min(1.0, max(0.0, 1.0 - observed.sum() / expected)))
     proc_feats, top = _process_features(procs, interval, samples)
     feats.update(proc_feats)
+    feats.update(_behaviour(derived, job, run))
     return Fingerprint(version=config.FINGERPRINT_VERSION, features=feats, processes=top)
+
+
+def _behaviour(derived, job, run) -> dict[str, float]:
+    from analyzer.signals import identify_run, run_signals
+    if not {"i", "pid", "ppid", "comm", "cpu_pct", "rss"} <= set(derived.procs.columns):
+        return dict.fromkeys(behaviour.FEATURES, math.nan)     # no process table to find the run in
+    if run is None:
+        run = identify_run(derived.procs, job, getattr(derived, "proc_order", None))
+    if run.comm is None:
+        return dict.fromkeys(behaviour.FEATURES, math.nan)
+    sig, _ = run_signals(derived.procs, derived.n, run)
+    rss = behaviour.run_rss(derived.procs, derived.n, run.mask())
+    return behaviour.features(derived.metrics, sig["run_cpu"], sig["run_nprocs"], rss, float(derived.interval_s))

@@ -200,7 +200,7 @@ def summarize(unit: Unit, start: str | None = None, end: str | None = None) -> d
     history is not a list of failures)."""
     from analyzer.analysis import gap_seconds
     from analyzer.anomalies import detect
-    from analyzer.characterize import characterize, mean_profile
+    from analyzer.characterize import classify, mean_profile
     from analyzer.derive import derive
     from analyzer.load import NoSamplesSelected, load
     from analyzer.signals import identify_run
@@ -230,7 +230,7 @@ def summarize(unit: Unit, start: str | None = None, end: str | None = None) -> d
         "interval_s": d.interval_s, "gap_s": gap_seconds(d), "cores": cores,
         **_node_means(d.metrics, slice(None)),
         "mem_used_pct_max": float(np.nanmax(mem)) if np.isfinite(mem).any() else None,
-        "bottleneck": characterize(mean_profile(d.metrics)).label,
+        "bottleneck": classify(mean_profile(d.metrics)).label,      # the day as one stretch
         "run": run.comm, "anomalies": len(anomalies),
         "jobs": [j["job"] for j in jobs],
     }

@@ -12,7 +12,7 @@ import numpy as np
 import polars as pl
 
 from analyzer import config
-from analyzer.anomalies import Anomaly, ValuesAt, make_anomaly
+from analyzer.anomalies import Anomaly, ValuesAt, add_combined, filter_input, make_anomaly
 from analyzer.derive import Derived
 from analyzer.kernels._detect import (BASELINE_STATE, EVENT_STATE, OPENED, CLOSED, SLOPE_STATE,
                                       _baseline_step, _event_step, _slope_step)
@@ -69,11 +69,12 @@ class OnlineRules:
         sig.update(run_sig)
         slope, who["leak_pid"], who["leak_comm"] = self._leak(t, procs)
         sig["leak_slope"] = np.array([slope])
+        add_combined(sig, 1)
         who["leak_pid"], who["leak_comm"] = [who["leak_pid"]], [who["leak_comm"]]
         for rule in RULES:
             for f in rule.filters:
                 step = _STEP[f.kind][0]
-                sig[f.name] = np.array([step(self.filter_state[f.name], t, float(sig[f.source][0]), *f.params)])
+                sig[f.name] = np.array([step(self.filter_state[f.name], t, float(filter_input(f, sig)[0]), *f.params)])
         k = self._k
         for rule in RULES:
             score = float(np.asarray(rule.score(sig, self.cores), dtype=np.float64)[0])

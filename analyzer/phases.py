@@ -27,24 +27,10 @@ Segmentation
     gap has no cost, so it never becomes a phase by itself; it joins the
     following phase (ties go to the earliest change point).
 
-Labels, from each phase's mean profile, first rule that holds wins:
-    unknown        no CPU sample in the phase.
-    idle           cpu_busy < IDLE_BUSY_PCT, disk read+write < IDLE_DISK_BPS,
-                   net rx+tx < IDLE_NET_BPS and iowait < IO_IOWAIT_PCT.
-    memory         psi_mem_some >= MEM_PSI_PCT, or majflt >= MEM_MAJFLT_RATE,
-                   or swap-in+out >= MEM_SWAP_PAGES_RATE pages/s (swap_used
-                   moving >= MEM_SWAP_PCT_PER_MIN when those rates are absent),
-                   or mem_used climbing >= MEM_CLIMB_PCT_PER_MIN and by
-                   >= MEM_CLIMB_MIN_PCT in the phase.  Before ``io``:
-                   paging shows up as disk traffic too.
-    io             iowait >= IO_IOWAIT_PCT, disk_util >= IO_UTIL_PCT,
-                   psi_io_some >= IO_PSI_PCT or disk read+write >= IO_DISK_BPS.
-    communication  net rx+tx >= COMM_NET_BPS and >= COMM_BPS_PER_BUSY_PCT per
-                   percent of cpu_busy (MPI codes often spin while they
-                   wait, so "high CPU" does not rule communication out; the
-                   ratio asks whether the bytes are large for the CPU spent).
-    compute        cpu_user + cpu_nice >= COMPUTE_USER_SHARE of cpu_busy.
-    mixed          busy, but none of the above (e.g. kernel-bound).
+Labels: each phase's bottleneck from its mean profile and memory/swap
+trends, by ``analyzer.characterize.classify`` (the classifier of the run's
+label too); the phase's name is the short form (compute, memory, io,
+network, idle, unknown).
 Adjacent phases with the same label are merged.  While there are more than
 PHASE_MAX phases, the neighbours whose merge raises the segmentation cost
 least are merged (then relabelled, then same labels merged again).
@@ -61,7 +47,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from analyzer import config
+from analyzer import characterize, config
 from analyzer.kernels._pelt import _cost, _pelt, _prefix_sums, _refine
 from paratune.errors import ParatuneError
 
@@ -80,29 +66,10 @@ inside a phase, so its work is n * (phase length) -- quadratic for a run
 that never changes.  30k points bound that to well under a second."""
 
 # ---------------------------------------------------------------- labels
-# Units: *_PCT percent (or percentage points), *_BPS bytes/s, *_RATE per
-# second, *_PER_MIN percentage points per minute, *_S seconds.
-IDLE_BUSY_PCT = 10.0
-IDLE_DISK_BPS = 1e6
-IDLE_NET_BPS = 1e6
-MEM_PSI_PCT = 10.0
-MEM_MAJFLT_RATE = 100.0
-MEM_SWAP_PAGES_RATE = 100.0         # pages/s swapped in + out
-MEM_SWAP_PCT_PER_MIN = 1.0
-MEM_CLIMB_PCT_PER_MIN = 10.0
-MEM_CLIMB_MIN_PCT = 5.0
-IO_IOWAIT_PCT = 10.0
-IO_UTIL_PCT = 50.0
-IO_PSI_PCT = 20.0
-IO_DISK_BPS = 50e6
-COMM_NET_BPS = 10e6
-COMM_BPS_PER_BUSY_PCT = 1e6         # bytes/s per percent of cpu_busy
-COMPUTE_USER_SHARE = 0.6            # fraction of cpu_busy
 EDGE_MAX_S = 60.0
 EDGE_MAX_FRAC = 0.10                # fraction of the run
 
-LABELS = ("idle", "compute", "io", "communication", "memory", "mixed",
-          "startup", "shutdown", "unknown")
+LABELS = ("idle", "compute", "io", "network", "memory", "startup", "shutdown", "unknown")
 
 
 @dataclass
@@ -116,6 +83,7 @@ class Phase:
     label: str
     profile: dict[str, float] = field(default_factory=dict)
     evidence: str = ""
+    bottleneck: str = ""              # the classifier's label; ``label`` is its short name or startup/shutdown
 
     @property
     def duration_s(self) -> float:
@@ -232,72 +200,11 @@ def penalty_for(n: int, d: int) -> float:
 
 # ---------------------------------------------------------------- labels
 
-def _get(p: dict[str, float], name: str) -> float:
-    v = p.get(name, math.nan)
-    return v if math.isfinite(v) else 0.0
-
-
 def classify(profile: dict[str, float], mem_slope: float = 0.0, swap_slope: float = 0.0,
-             duration_s: float = 0.0) -> tuple[str, str]:
-    """(label, evidence) of one phase from its mean profile; see the module doc.
-
-    mem_slope / swap_slope are the phase's mem_used_pct / swap_used_pct trends
-    in percentage points per minute."""
-    busy = profile.get("cpu_busy_pct", math.nan)
-    if not math.isfinite(busy):
-        user = profile.get("cpu_user_pct", math.nan)
-        sys_ = profile.get("cpu_system_pct", math.nan)
-        if not (math.isfinite(user) or math.isfinite(sys_)):
-            return "unknown", "no CPU samples"
-        busy = _get(profile, "cpu_user_pct") + _get(profile, "cpu_system_pct")
-    user = _get(profile, "cpu_user_pct") + _get(profile, "cpu_nice_pct")
-    iowait = _get(profile, "cpu_iowait_pct")
-    disk = _get(profile, "disk_read_Bps") + _get(profile, "disk_write_Bps")
-    net = _get(profile, "net_rx_Bps") + _get(profile, "net_tx_Bps")
-    mb = 1e6
-
-    if busy < IDLE_BUSY_PCT and disk < IDLE_DISK_BPS and net < IDLE_NET_BPS and iowait < IO_IOWAIT_PCT:
-        return "idle", (f"cpu_busy {busy:.1f}% < {IDLE_BUSY_PCT:g}%, disk {disk / mb:.2f} MB/s, "
-                        f"net {net / mb:.2f} MB/s")
-
-    mem = []
-    if _get(profile, "psi_mem_some_pct") >= MEM_PSI_PCT:
-        mem.append(f"psi_mem_some {profile['psi_mem_some_pct']:.1f}% >= {MEM_PSI_PCT:g}%")
-    if _get(profile, "majflt_rate") >= MEM_MAJFLT_RATE:
-        mem.append(f"major faults {profile['majflt_rate']:.0f}/s >= {MEM_MAJFLT_RATE:g}/s")
-    if "swapin_rate" in profile or "swapout_rate" in profile:
-        swap = _get(profile, "swapin_rate") + _get(profile, "swapout_rate")
-        if swap >= MEM_SWAP_PAGES_RATE:
-            mem.append(f"swapping {swap:.0f} pages/s >= {MEM_SWAP_PAGES_RATE:g}")
-    elif abs(swap_slope) >= MEM_SWAP_PCT_PER_MIN:
-        mem.append(f"swap_used moving {swap_slope:+.1f} pp/min")
-    climb = mem_slope * duration_s / 60.0
-    if mem_slope >= MEM_CLIMB_PCT_PER_MIN and climb >= MEM_CLIMB_MIN_PCT:
-        mem.append(f"mem_used climbing {mem_slope:+.1f} pp/min ({climb:+.0f} pp)")
-    if mem:
-        return "memory", "; ".join(mem)
-
-    io = []
-    if iowait >= IO_IOWAIT_PCT:
-        io.append(f"iowait {iowait:.1f}% >= {IO_IOWAIT_PCT:g}%")
-    if _get(profile, "disk_util_pct") >= IO_UTIL_PCT:
-        io.append(f"disk_util {profile['disk_util_pct']:.0f}% >= {IO_UTIL_PCT:g}%")
-    if _get(profile, "psi_io_some_pct") >= IO_PSI_PCT:
-        io.append(f"psi_io_some {profile['psi_io_some_pct']:.1f}% >= {IO_PSI_PCT:g}%")
-    if disk >= IO_DISK_BPS:
-        io.append(f"disk {disk / mb:.0f} MB/s >= {IO_DISK_BPS / mb:g} MB/s")
-    if io:
-        return "io", "; ".join(io)
-
-    per_pct = net / max(busy, 1.0)
-    if net >= COMM_NET_BPS and per_pct >= COMM_BPS_PER_BUSY_PCT:
-        return "communication", (f"net {net / mb:.0f} MB/s, {per_pct / mb:.1f} MB/s per busy % "
-                                 f">= {COMM_BPS_PER_BUSY_PCT / mb:g}")
-
-    if user >= COMPUTE_USER_SHARE * busy:
-        return "compute", f"cpu_user {user:.0f}% of busy {busy:.0f}%"
-    return "mixed", (f"cpu_busy {busy:.0f}% (user {user:.0f}%, system "
-                     f"{_get(profile, 'cpu_system_pct'):.0f}%), no I/O, memory or network signal")
+             duration_s: float = 0.0) -> tuple[str, str, str]:
+    """(phase name, evidence, bottleneck) of one phase, by the one classifier."""
+    c = characterize.classify(profile, mem_slope, swap_slope, duration_s)
+    return characterize.SHORT[c.label], c.evidence[0], c.label
 
 
 # ---------------------------------------------------------------- assembly
@@ -391,8 +298,8 @@ class _Run:
         profile = self.profile(a, b, LABEL_METRICS)
         start, end = self.time(a), self.time(b)
         ms, ss = (self.slope_per_min(k, a, b) for k in ("mem_used_pct", "swap_used_pct"))
-        label, evidence = classify(profile, ms, ss, end - start)
-        return Phase(a, b, start, end, label, profile, evidence)
+        label, evidence, bottleneck = classify(profile, ms, ss, end - start)
+        return Phase(a, b, start, end, label, profile, evidence, bottleneck)
 
     def phases(self, bounds: np.ndarray) -> list[Phase]:
         """The labelled phases between consecutive ``bounds``; the segment
@@ -412,8 +319,8 @@ class _Run:
         out = []
         for j in range(len(a)):
             profile = {name: v[j] for name, v in means.items() if v[j] == v[j]}
-            label, evidence = classify(profile, ms[j], ss[j], times[j + 1] - times[j])
-            out.append(Phase(int(a[j]), int(b[j]), times[j], times[j + 1], label, profile, evidence))
+            label, evidence, bottleneck = classify(profile, ms[j], ss[j], times[j + 1] - times[j])
+            out.append(Phase(int(a[j]), int(b[j]), times[j], times[j + 1], label, profile, evidence, bottleneck))
         return out
 
 

@@ -18,11 +18,13 @@ from analyzer import config as C
 
 @dataclass(frozen=True)
 class Filter:
-    """A stateful signal: ``kind`` is 'slope' or 'baseline' over ``source``."""
+    """A stateful signal: ``kind`` is 'slope' or 'baseline' over ``source``;
+    ``within_run``: fed only the samples in which the run's processes exist."""
     name: str
     kind: str
     source: str
     params: tuple[float, ...]
+    within_run: bool = False
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,32 @@ def _hog_score(s, cores):
     return np.where(saturated & (s["run_nprocs"] > 0), _ratio(s["hog_cpu"], C.HOG_CPU_PCT), 0.0)
 
 
+def _unusual(s, x, base):
+    """Where ``x`` is not the run's normal: above SURGE_RATIO x its baseline
+    while the run exists (False during the baseline's warm-up), anywhere
+    when it does not.  A disk or link the run always saturates is its
+    character (the bottleneck label), not an anomaly; a burst on top is."""
+    base = np.where(s["run_nprocs"] > 0, base, 0.0)
+    with np.errstate(invalid="ignore"):
+        return np.asarray(x, dtype=np.float64) >= C.SURGE_RATIO * base
+
+
+def _surge_filter(name: str, source: str, threshold: float) -> Filter:
+    return Filter(name, "baseline", source, (C.SURGE_TAU_S, 0.0, C.SURGE_RATIO, threshold, C.STALL_WARMUP_SAMPLES),
+                  within_run=True)
+
+
+def _io_score(s, cores):
+    return _max(np.where(_unusual(s, s["disk_util_pct"], s["disk_util_base"]), _ratio(s["disk_util_pct"], C.IO_UTIL_PCT), 0.0),
+                np.where(_unusual(s, s["psi_io_some_pct"], s["psi_io_base"]),
+                         _ratio(s["psi_io_some_pct"], C.IO_PSI_PCT), 0.0))
+
+
+def _net_score(s, cores):
+    return _max(np.where(_unusual(s, s["net_Bps"], s["net_base"]), _ratio(s["net_Bps"], C.NET_SAT_BPS), 0.0),
+                _ratio(s["net_errs_rate"], C.NET_ERR_RATE))
+
+
 def _stall_score(s, cores):
     base = s["run_cpu_baseline"]
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -92,24 +120,26 @@ RULES: tuple[Rule, ...] = (
                     f"PSI memory {_z(v['psi_mem_some_pct']):.0f}%, "
                     f"{_z(v['swapin_rate']) + _z(v['swapout_rate']):.0f} pages/s swapped, "
                     f"{_z(v['majflt_rate']):.0f} major faults/s")),
-    Rule("io_saturation", "disk_util_pct", ("disk_util_pct", "psi_io_some_pct"),
-         lambda s, cores: _max(_ratio(s["disk_util_pct"], C.IO_UTIL_PCT),
-                               _ratio(s["psi_io_some_pct"], C.IO_PSI_PCT)),
-         C.IO_MIN_S,
+    Rule("io_saturation", "disk_util_pct", ("disk_util_pct", "psi_io_some_pct", "run_nprocs"),
+         _io_score, C.IO_MIN_S,
          lambda v: (f"disk saturated: {_z(v['disk_util_pct']):.0f}% busy, "
                     f"PSI io {_z(v['psi_io_some_pct']):.0f}%, "
-                    f"{_mb(_z(v['disk_read_Bps']) + _z(v['disk_write_Bps']))}/s")),
-    Rule("network_saturation", "net_Bps", ("net_rx_Bps", "net_tx_Bps", "net_errs_rate"),
-         lambda s, cores: _max(_ratio(np.nan_to_num(s["net_rx_Bps"]) + np.nan_to_num(s["net_tx_Bps"]), C.NET_SAT_BPS),
-                               _ratio(s["net_errs_rate"], C.NET_ERR_RATE)),
-         C.NET_MIN_S,
+                    f"{_mb(_z(v['disk_read_Bps']) + _z(v['disk_write_Bps']))}/s, "
+                    f"beyond the run's usual {_z(v['disk_util_base']):.0f}% busy"),
+         filters=(_surge_filter("disk_util_base", "disk_util_pct", C.IO_UTIL_PCT),
+                  _surge_filter("psi_io_base", "psi_io_some_pct", C.IO_PSI_PCT))),
+    Rule("network_saturation", "net_Bps", ("net_rx_Bps", "net_tx_Bps", "net_errs_rate", "run_nprocs"),
+         _net_score, C.NET_MIN_S,
          lambda v: (f"network saturated: {_mb(_z(v['net_rx_Bps']))}/s in, "
                     f"{_mb(_z(v['net_tx_Bps']))}/s out, "
-                    f"{_z(v['net_errs_rate']):.0f} errors+drops/s")),
+                    f"{_z(v['net_errs_rate']):.0f} errors+drops/s, beyond the run's usual "
+                    f"{_mb(_z(v['net_base']))}/s"),
+         filters=(_surge_filter("net_base", "net_Bps", C.NET_SAT_BPS),)),
     Rule("stall", "run_cpu", ("run_cpu", "run_nprocs"), _stall_score, C.STALL_MIN_S,
          lambda v: (f"{v['run']} dropped to {_z(v['run_cpu']):.0f}% CPU from its usual "
                     f"{v['run_cpu_baseline']:.0f}% while its {v['run_nprocs']:.0f} processes still existed"),
-         filters=(Filter("run_cpu_baseline", "baseline", "run_cpu", (C.STALL_TAU_S, 0.5)),), who="run"),
+         filters=(Filter("run_cpu_baseline", "baseline", "run_cpu",
+                         (C.STALL_TAU_S, C.STALL_KEEP_BELOW, np.inf, -np.inf, C.STALL_WARMUP_SAMPLES)),), who="run"),
     Rule("imbalance", "cpu_pct", ("rank_spread", "rank_mean"),
          lambda s, cores: np.where(s["rank_mean"] >= C.IMBALANCE_MIN_MEAN,
                                    _ratio(s["rank_spread"], C.IMBALANCE_SPREAD_PCT), 0.0),
@@ -119,3 +149,53 @@ RULES: tuple[Rule, ...] = (
 )
 
 KINDS = tuple(r.kind for r in RULES)
+
+
+# ---------------------------------------------------------------- docs/anomalies.md
+_DOC = {
+    "cpu_hog": ("CPU % of the busiest process outside the run; node busy %; runnable tasks",
+                "a process outside the run uses >= `HOG_CPU_PCT` = {HOG_CPU_PCT:g} % of a core while the node is "
+                ">= `HOG_BUSY_PCT` = {HOG_BUSY_PCT:g} % busy or has more runnable tasks than cores, and the run "
+                "is present", "the hogging process (pid, command, user)"),
+    "memory_leak": ("exponentially weighted trend (`LEAK_TAU_S` = {LEAK_TAU_S:g} s) of each process's RSS "
+                    "(processes >= {LEAK_MIN_RSS_MIB:g} MiB) and of node used memory",
+                    "the steepest trend >= `LEAK_RATE_BPS` = {LEAK_RATE_MIB:g} MiB/s; `start` is where that "
+                    "process's RSS began its climb", "the growing process"),
+    "memory_pressure": ("MemAvailable %, PSI memory some, swap-in + swap-out pages/s, major faults/s",
+                        "available < `PRESSURE_AVAIL_PCT` = {PRESSURE_AVAIL_PCT:g} %, or PSI memory > "
+                        "{PRESSURE_PSI_PCT:g} %, or swapping > {PRESSURE_SWAP_PPS:g} pages/s, or > "
+                        "{PRESSURE_MAJFLT:g} major faults/s", "node"),
+    "io_saturation": ("busiest disk's utilisation (io_ticks), PSI io some, each against the run's own "
+                      "baseline (`SURGE_TAU_S` = {SURGE_TAU_S:g} s)",
+                      "a disk >= `IO_UTIL_PCT` = {IO_UTIL_PCT:g} % busy or PSI io >= `IO_PSI_PCT` = {IO_PSI_PCT:g} %, "
+                      "and >= `SURGE_RATIO` = {SURGE_RATIO:g} x the run's usual level (a run that always "
+                      "saturates the disk is io-bound, not anomalous)", "node"),
+    "network_saturation": ("rx + tx bytes/s over non-loopback interfaces against the run's own baseline, "
+                           "errors + drops/s",
+                           ">= `NET_SAT_BPS` = {NET_SAT_MB:g} MB/s (set it to ~80 % of the node's link) and >= "
+                           "`SURGE_RATIO` x the run's usual traffic, or >= {NET_ERR_RATE:g} errors+drops/s", "node"),
+    "stall": ("the run's CPU % against its own baseline: a bias-corrected EWMA (`STALL_TAU_S` = {STALL_TAU_S:g} s) "
+              "of the samples in which its processes exist, learned from >= `STALL_WARMUP_SAMPLES` = {STALL_WARMUP_SAMPLES:g} samples "
+              "and not from samples below {STALL_KEEP_BELOW:g} x itself",
+              "the run falls below `STALL_FRACTION` = {STALL_FRACTION:g} of a baseline of at least "
+              "{STALL_MIN_BASELINE:g} % of a core while its processes still exist", "the run"),
+    "imbalance": ("spread (max - min) of CPU % among the run's ranks (>= 2 processes of its command)",
+                  "spread >= {IMBALANCE_SPREAD_PCT:g} points while the ranks average >= {IMBALANCE_MIN_MEAN:g} %",
+                  "the run"),
+}
+
+
+def doc_table() -> str:
+    """The table of docs/anomalies.md, from the rules and the current thresholds."""
+    v = {k: getattr(C, k) for k in dir(C) if k.isupper()}
+    v.update(LEAK_MIN_RSS_MIB=C.LEAK_MIN_RSS / 2**20, LEAK_RATE_MIB=C.LEAK_RATE_BPS / 2**20,
+             NET_SAT_MB=C.NET_SAT_BPS / 1e6)
+    lines = ["| kind | signals | fires when | min. duration | attribution |", "|---|---|---|---|---|"]
+    for r in RULES:
+        signals, when, who = _DOC[r.kind]
+        lines.append(f"| `{r.kind}` | {signals.format(**v)} | {when.format(**v)} | {r.min_s:g} s | {who} |")
+    lines.append(f"| `imbalance` (metric `node_cpu`, `analyze --job` over several nodes) | each node's share of "
+                 "its CPUs used by the job, on a common 1 s grid | busiest - idlest node >= `NODE_SPREAD_PCT` = "
+                 f"{C.NODE_SPREAD_PCT:g} points while the nodes average >= {C.NODE_SPREAD_MIN_MEAN:g} % | "
+                 f"{C.NODE_SPREAD_MIN_S:g} s | the idlest node (in `process`) |")
+    return "\n".join(lines)

@@ -166,7 +166,8 @@ def _segments(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def run_signals(procs: pl.DataFrame, n: int, run: Run) -> tuple[dict, dict]:
     """Numeric signals (name -> float64[n]) and who is behind them (name -> Attribution).
 
-    run_cpu       sum of CPU % (of one core) of the run's processes (NaN when
+    run_cpu       sum of CPU % (of one core) of the run's processes (NaN while
+                  none of them exists, so a baseline starts with the run, and when
                   none of them has a rate at that sample)
     run_nprocs    number of the run's processes present
     rank_spread   max - min CPU % among the run's ranks (when there are >= 2)
@@ -195,7 +196,7 @@ def run_signals(procs: pl.DataFrame, n: int, run: Run) -> tuple[dict, dict]:
     # no CPU rate for any of the run's processes (first sample, after a gap or
     # a logging break) is not 0 % CPU: it must not look like a stall
     rated = np.bincount(i[in_run & valid], minlength=n)
-    sig["run_cpu"][(rated == 0) & (sig["run_nprocs"] > 0)] = np.nan
+    sig["run_cpu"][rated == 0] = np.nan
     ri, rc = i[is_rank], cpu[is_rank]
     starts, counts = _segments(ri)
     if starts.size:

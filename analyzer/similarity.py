@@ -1,11 +1,21 @@
-"""How alike two runs are: robust scaling, feature selection, nearest runs.
+"""How alike two runs are: robust scaling, feature selection, nearest runs, `unknown`.
 
-Features are centred on the database median and divided by a robust spread
-(IQR/1.349) that never falls below a per-feature floor, so a resource nobody
-uses (a flat zero across the database) does not turn a few bytes of
-background traffic into a signature.  Scores are clipped, then the features
-that best separate the labelled applications (between-label over
-within-label variance) are kept.  Host names and job ids are not features.
+Only the behaviour features (analyzer/behaviour.py: steady state, shares,
+intensities per CPU-second, per rank) are compared, so a run of another
+length, rank count or node, or a renamed binary, still lands near its
+application.  They are centred on the database median and divided by a
+robust spread (IQR/1.349) that never falls below a per-feature floor, so a
+resource nobody uses does not turn a few bytes of background traffic into a
+signature.  Scores are clipped, then the features that best separate the
+labelled applications (between-label over within-label variance) are kept.
+
+A run is its nearest label's when its distance is within that label's own
+reach: UNKNOWN_SPREAD times the label's radius (the 95th percentile of its
+runs' distances to their nearest other run of the label), and never less
+than UNKNOWN_MIN_DISTANCE.  A tight application rejects a stranger sooner
+than a varied one.  The run's command name is evidence too: a command that
+only one stored label has names that label, whatever the distance.  Host
+names and job ids are never used.
 """
 from __future__ import annotations
 
@@ -23,21 +33,12 @@ from analyzer.nearest import encode, nearest_labels, quantize
 
 
 def usable(names) -> np.ndarray:
-    """Indices of the features similarity may use."""
-    return np.array([i for i, n in enumerate(names) if n not in config.SIMILARITY_EXCLUDE
-                     and not n.endswith(config.SIMILARITY_EXCLUDE_SUFFIXES)], dtype=np.int64)
+    """Indices of the features similarity may use: the behaviour features."""
+    return np.array([i for i, n in enumerate(names) if n in config.SIMILARITY_FLOORS], dtype=np.int64)
 
 
 def floors(names) -> np.ndarray:
-    out = np.empty(len(names))
-    for i, n in enumerate(names):
-        metric, _, feat = n.rpartition(".")
-        if feat in config.SIMILARITY_UNIT_FLOORS:
-            out[i] = config.SIMILARITY_UNIT_FLOORS[feat]
-        else:
-            thr = config.FINGERPRINT_METRICS.get(metric, 1.0)
-            out[i] = config.SIMILARITY_FLOOR_FRACTION * thr
-    return out
+    return np.array([config.SIMILARITY_FLOORS.get(n, 1.0) for n in names], dtype=np.float64)
 
 
 @dataclass
@@ -82,7 +83,7 @@ def fisher_select(z: np.ndarray, labels: list, k: int) -> np.ndarray:
     return np.sort(np.argsort(-ratio, kind="stable")[:k])
 
 
-INDEX_FORMAT = 2
+INDEX_FORMAT = 3
 """Bumped when the cached files change; a cache of another format is rebuilt."""
 
 
@@ -100,6 +101,7 @@ class Index:
     errors: np.ndarray                  # (N,) float64 rounding-error norm of each row
     command_codes: np.ndarray | None = None   # (N,) int32 into command_names: each run's main command
     command_names: list[str] = field(default_factory=list)
+    radius: np.ndarray | None = None    # (labels,) each label's own spread (see the module doc)
 
     @classmethod
     def of(cls, scaler: Scaler, columns, matrix, ids, labels, commands=None) -> "Index":
@@ -109,7 +111,8 @@ class Index:
         command_codes, command_names = encode(commands) if commands is not None else (None, [])
         codes, errors = quantize(matrix)
         return cls(scaler, np.asarray(columns, dtype=np.int64), matrix, np.asarray(ids, dtype=str),
-                   label_codes, label_names, codes, errors, command_codes, command_names)
+                   label_codes, label_names, codes, errors, command_codes, command_names,
+                   label_radii(matrix, label_codes, len(label_names)))
 
     @classmethod
     def build(cls, meta: pl.DataFrame, matrix: np.ndarray, names: list[str]) -> "Index":
@@ -130,7 +133,7 @@ class Index:
         return np.ascontiguousarray(self.scaler.transform(v[None, :])[0][self.columns])
 
     # ---- cache on disk, so a query against a million runs only maps the arrays
-    _ARRAYS = ("matrix", "codes", "errors", "ids", "label_codes", "command_codes")
+    _ARRAYS = ("matrix", "codes", "errors", "ids", "label_codes", "command_codes", "radius")
 
     def save(self, d: Path, key: str) -> None:
         d.mkdir(parents=True, exist_ok=True, mode=0o750)
@@ -163,34 +166,78 @@ class Classification:
     score: float
     distance: float
     candidates: list[dict] = field(default_factory=list)
+    by: str = "behaviour"             # what decided: "behaviour", or "name" (a command only one label has)
+    threshold: float = float("nan")   # the decided label's distance threshold
 
     def to_dict(self) -> dict:
-        return {"label": self.label, "score": round(self.score, 4), "distance": round(self.distance, 4),
+        return {"label": self.label, "by": self.by, "score": round(self.score, 4),
+                "distance": round(self.distance, 4), "threshold": round(self.threshold, 4),
                 "candidates": self.candidates}
 
 
-def score_of(distance: float) -> float:
-    """Similarity in (0, 1]: 1 for identical runs, 0.5 at the unknown threshold."""
-    return float(1.0 / (1.0 + distance / config.UNKNOWN_DISTANCE))
+RADIUS_SAMPLE = 200
+"""Runs of one label whose nearest neighbours measure its radius (a sample beyond)."""
+
+
+def label_radii(matrix: np.ndarray, label_codes: np.ndarray, n_labels: int) -> np.ndarray:
+    """Each label's radius: the 95th percentile of its runs' distances to the
+    nearest other run of the label (RMS over the selected features).  A label
+    with one run gets the median radius of the others (NaN when none has two)."""
+    out = np.full(n_labels, np.nan)
+    rng = np.random.default_rng(0)
+    m = np.asarray(matrix, dtype=np.float64)
+    for lab in range(n_labels):
+        rows = np.flatnonzero(np.asarray(label_codes) == lab)
+        if rows.size < 2:
+            continue
+        probe = rows if rows.size <= RADIUS_SAMPLE else np.sort(rng.choice(rows, RADIUS_SAMPLE, replace=False))
+        d = np.sqrt(((m[probe, None, :] - m[None, rows, :]) ** 2).mean(axis=2))
+        d[probe[:, None] == rows[None, :]] = np.inf
+        out[lab] = float(np.percentile(d.min(axis=1), 95))
+    if np.isfinite(out).any():
+        out[~np.isfinite(out)] = np.nanmedian(out)
+    return out
+
+
+def threshold_of(index: "Index", label: int) -> float:
+    """The distance within which a run is ``label``'s (see the module doc)."""
+    r = index.radius[label] if index.radius is not None and label < len(index.radius) else np.nan
+    reach = config.UNKNOWN_SPREAD * r if np.isfinite(r) else 0.0
+    return float(max(reach, config.UNKNOWN_MIN_DISTANCE))
+
+
+def score_of(distance: float, threshold: float) -> float:
+    """Similarity in (0, 1]: 1 for identical runs, 0.5 at the label's threshold."""
+    return float(1.0 / (1.0 + distance / threshold))
+
+
+def named_label(index: "Index", command: str | None) -> int:
+    """The label whose runs alone have this main command, else -1."""
+    if not command or index.command_codes is None or command not in index.command_names:
+        return -1
+    code = index.command_names.index(command)
+    labels = np.unique(np.asarray(index.label_codes)[np.asarray(index.command_codes) == code])
+    return int(labels[0]) if labels.size == 1 else -1
 
 
 def classify(index: Index, vector: np.ndarray, names: list[str], top: int = 5,
-             threshold: float | None = None, command: str | None = None) -> Classification:
-    """The nearest labelled runs; ``command``: the run's main command, if known."""
-    threshold = config.UNKNOWN_DISTANCE if threshold is None else threshold
+             command: str | None = None) -> Classification:
+    """The nearest labelled runs by behaviour; the label is the nearest one's
+    when within its threshold, or the one the command names; else ``unknown``."""
     if len(index.ids) == 0:
         return Classification("unknown", 0.0, float("inf"), [])
-    cmd = -1
-    if command is not None and index.command_codes is not None and command in index.command_names:
-        cmd = index.command_names.index(command)
     near = nearest_labels(index.matrix, index.codes, index.errors, index.scaled(vector, names),
-                          index.label_codes, len(index.label_names), top, index.command_codes, cmd,
-                          config.COMMAND_PENALTY if command is not None else 0.0)
-    cands = [{"label": index.label_names[lab], "score": round(score_of(d), 4), "distance": round(d, 4),
-              "id": str(index.ids[row])} for lab, d, row in near]
-    d0 = cands[0]["distance"]
-    label = cands[0]["label"] if d0 <= threshold else "unknown"
-    return Classification(label, score_of(d0), d0, cands)
+                          index.label_codes, len(index.label_names), max(top, len(index.label_names)))
+    by_label = {lab: (d, row) for lab, d, row in near}
+    cands = [{"label": index.label_names[lab], "score": round(score_of(d, threshold_of(index, lab)), 4),
+              "distance": round(d, 4), "threshold": round(threshold_of(index, lab), 4), "id": str(index.ids[row])}
+             for lab, d, row in near[:top]]
+    named = named_label(index, command)
+    lab, (d0, _) = (named, by_label[named]) if named >= 0 else (near[0][0], near[0][1:])
+    thr = threshold_of(index, lab)
+    label = index.label_names[lab] if named >= 0 or d0 <= thr else "unknown"
+    return Classification(label, score_of(d0, thr), d0, cands, by="name" if named >= 0 else "behaviour",
+                          threshold=thr)
 
 
 def index_key(files: list[Path], version: int) -> str:

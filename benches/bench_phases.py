@@ -23,7 +23,7 @@ from analyzer.kernels._pelt import _pelt, _prefix_sums
 from analyzer.phases import block_for, find_phases, penalty_for, segment, standardise
 from tests.naive.phases import segment_op, synthetic_run
 
-KINDS = ("idle", "compute", "io", "communication", "memory")
+KINDS = ("idle", "compute", "io", "network", "memory")
 
 
 def day(n: int, mean_regime_s: float = 4320.0, seed: int = 0):

@@ -128,38 +128,51 @@ def _keyed_slope(t, x, new_key, tau):
     return out
 
 
-# gated baseline: state [value, t_last]
-BASELINE_STATE = 2
+# gated baseline: state [weighted sum, weight, t_last]
+BASELINE_STATE = 3
 
 
 @njit(cache=True)
-def _baseline_step(state, t, x, tau, keep_below):
-    """EWMA of x that stops learning while x < keep_below * baseline.
+def _baseline_step(state, t, x, tau, keep_below, keep_above, learn_below, min_weight):
+    """Exponentially weighted mean of x over the last ~tau seconds that learns
+    a sample x only when keep_below * baseline <= x <= keep_above * baseline,
+    or when x < learn_below.
 
-    Used by the stall rule: the run's normal CPU level must not decay
-    towards zero just because the run stalled.  Returns the baseline as it
-    was before this sample, so a sample is judged against its past."""
-    before = state[0] if state[1] != 0.0 else np.nan
+    So the run's normal level is not dragged along by what a rule looks for:
+    the stall rule's CPU baseline does not decay because the run stalled
+    (keep_below), and the saturation rules' baselines do not rise because a
+    burst saturated the disk (keep_above; samples below the saturation level,
+    learn_below, are always normal).  The mean is bias-corrected (the sum of
+    decayed values over the sum of decayed weights, not an average started
+    from zero or from the first sample), so it is the run's level after a few
+    samples: a run that hangs 10 s after it started is measured against those
+    10 s.  NaN is skipped.  Returns the baseline as it was before this sample,
+    NaN until ``min_weight`` samples' worth of weight was learned."""
+    before = state[0] / state[1] if state[1] > 0.0 and state[1] >= min_weight else np.nan
     if x != x:
         return before
-    if state[1] == 0.0:
-        state[0] = x
-        state[1] = t
-        return np.nan
-    if x >= keep_below * state[0]:
-        a = 1.0 - np.exp(-(t - state[1]) / tau)
-        state[0] += a * (x - state[0])
-    state[1] = t
+    if state[1] > 0.0:
+        decay = np.exp(-(t - state[2]) / tau)
+        b = state[0] / state[1]
+        learn = x < learn_below or (x >= keep_below * b and (keep_above == np.inf or x <= keep_above * b))
+    else:
+        decay, learn = 1.0, True
+    state[0] *= decay
+    state[1] *= decay
+    if learn:
+        state[0] += x
+        state[1] += 1.0
+    state[2] = t
     return before
 
 
 @njit(cache=True)
-def _baseline(t, x, tau, keep_below):
+def _baseline(t, x, tau, keep_below, keep_above, learn_below, min_weight):
     n = x.shape[0]
     out = np.empty(n)
     state = np.zeros(BASELINE_STATE)
     for i in range(n):
-        out[i] = _baseline_step(state, t[i], x[i], tau, keep_below)
+        out[i] = _baseline_step(state, t[i], x[i], tau, keep_below, keep_above, learn_below, min_weight)
     return out
 
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 import math
 from datetime import datetime, timezone
 
-PHASE_COLOURS = {"idle": "grey50", "compute": "green", "io": "yellow", "communication": "cyan",
-                 "memory": "magenta", "startup": "blue", "shutdown": "blue", "mixed": "white"}
+PHASE_COLOURS = {"idle": "grey50", "compute": "green", "io": "yellow", "network": "cyan",
+                 "memory": "magenta", "startup": "blue", "shutdown": "blue"}
 BOTTLENECK_COLOURS = {"compute-bound": "green", "memory-bound": "magenta", "io-bound": "yellow",
-                      "network-bound": "cyan", "idle": "grey50"}
+                      "network-bound": "cyan", "idle": "grey50", "mixed": "white"}
 
 
 def hms(t: float) -> str:

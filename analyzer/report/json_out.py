@@ -26,9 +26,9 @@ def to_document(a: Analysis) -> dict:
         "run": {"job": a.run.job, "command": a.run.comm},
         "characterization": a.characterization.to_dict(),
         "phases": [{"start": iso(p.start), "end": iso(p.end), "duration_s": round(p.duration_s, 3),
-                    "label": p.label, "bottleneck": c.label, "evidence": p.evidence,
+                    "label": p.label, "bottleneck": p.bottleneck, "evidence": p.evidence,
                     "profile": {k: finite_or_none(v) for k, v in p.profile.items()}}
-                   for p, c in zip(a.phases, a.phase_bottlenecks)],
+                   for p in a.phases],
         "anomalies": [dict(x.to_dict(), start=iso(x.start), end=iso(x.end)) for x in a.anomalies],
         "fingerprint": a.fingerprint.to_dict(),
         "processes": a.processes.to_dicts(),

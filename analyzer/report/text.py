@@ -65,10 +65,10 @@ def _timeline(a: Analysis, width: int) -> Group:
     table = Table(box=None, pad_edge=False, show_header=True, header_style="bold")
     for col in ("#", "start", "end", "length", "phase", "bottleneck", "evidence"):
         table.add_column(col, overflow="fold")
-    for k, (p, c) in enumerate(zip(a.phases, a.phase_bottlenecks), 1):
+    for k, p in enumerate(a.phases, 1):
         table.add_row(str(k), hms(p.start), hms(p.end), span(p.duration_s),
                       Text(p.label, style=PHASE_COLOURS.get(p.label, "white")),
-                      Text(c.label, style=BOTTLENECK_COLOURS.get(c.label, "white")), p.evidence)
+                      Text(p.bottleneck, style=BOTTLENECK_COLOURS.get(p.bottleneck, "white")), p.evidence)
     return Group(Text("phases", style="bold"), bar, table)
 
 

@@ -137,7 +137,6 @@ def _remove(db, args):
 
 
 def _classify(db, args):
-    from analyzer import config
     from analyzer.fingerprint import feature_names
     from analyzer.similarity import classify
     index = db.index()
@@ -153,13 +152,15 @@ def _classify(db, args):
     console = Console()
     for a, c in results:
         verdict = f"[bold green]{c.label}[/]" if c.label != "unknown" else "[bold yellow]unknown[/]"
-        console.print(f"{a.trace.host}: looks like {verdict} (score {c.score:.2f}, distance {c.distance:.2f}; "
-                      f"unknown beyond distance {config.UNKNOWN_DISTANCE:.2f})")
+        how = (f"by its command {a.run.comm}, behaviour distance {c.distance:.2f}" if c.by == "name" else
+               f"by behaviour: distance {c.distance:.2f}, within {c.threshold:.2f} for that label")
+        console.print(f"{a.trace.host}: looks like {verdict} ({how}; score {c.score:.2f})")
         t = Table(show_header=True)
-        for col in ("label", "score", "distance", "nearest run"):
+        for col in ("label", "score", "distance", "threshold", "nearest run"):
             t.add_column(col)
         for cand in c.candidates:
-            t.add_row(cand["label"], f"{cand['score']:.2f}", f"{cand['distance']:.2f}", cand["id"])
+            t.add_row(cand["label"], f"{cand['score']:.2f}", f"{cand['distance']:.2f}", f"{cand['threshold']:.2f}",
+                      cand["id"])
         console.print(t)
     return 0
 

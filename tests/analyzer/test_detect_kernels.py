@@ -59,15 +59,37 @@ def test_keyed_slope_restarts_at_each_key():
 def test_baseline_matches_the_gated_ewma(seed):
     t, x = _series(seed, 400, 0.05)
     x[150:220] *= 0.1                   # a stall: the baseline must not learn it
-    for tau, keep in ((60.0, 0.5), (300.0, 0.0)):
-        _same(_baseline(t, x, tau, keep), naive.baseline(t, x, tau, keep))
+    x[300:330] *= 20.0                  # a burst: a surge baseline must not learn it
+    for args in ((60.0, 0.5, math.inf, -math.inf, 3.0), (300.0, 0.0, math.inf, -math.inf, 0.0),
+                 (10.0, 0.5, math.inf, -math.inf, 5.0), (30.0, 0.0, 1.5, 5.0, 3.0), (30.0, 0.0, 1.5, -1.0, 1.0)):
+        _same(_baseline(t, x, *args), naive.baseline(t, x, *args))
 
 
-@pytest.mark.parametrize("x", [[], [5.0], [math.nan, 5.0], [math.nan] * 4, [3.0] * 10])
+def test_baseline_is_the_run_level_soon_after_it_starts():
+    """Ten seconds at 100 % after a slow first sample: the baseline is ~100 %,
+    not an average still climbing from zero (an early hang must be seen)."""
+    t = T0 + np.arange(12, dtype=np.float64)
+    x = np.r_[20.0, [100.0] * 9, 0.0, 0.0]
+    b = _baseline(t, x, 60.0, 0.5, math.inf, -math.inf, 3.0)
+    assert np.isnan(b[:3]).all()
+    assert b[10] > 90.0 and b[11] == b[10]          # the stall is not learned
+
+
+def test_surge_baseline_does_not_learn_a_burst_but_learns_a_run_that_always_saturates():
+    t = T0 + np.arange(40, dtype=np.float64)
+    quiet_then_burst = np.r_[[2.0] * 20, [100.0] * 20]
+    b = _baseline(t, quiet_then_burst, 60.0, 0.0, 1.5, 90.0, 3.0)
+    assert b[-1] == pytest.approx(2.0)
+    always = np.full(40, 100.0)
+    assert _baseline(t, always, 60.0, 0.0, 1.5, 90.0, 3.0)[-1] == pytest.approx(100.0)
+
+
+@pytest.mark.parametrize("x", [[], [5.0], [math.nan, 5.0], [math.nan] * 4, [3.0] * 10, [0.0, 0.0, 50.0, 60.0]])
 def test_baseline_edge_inputs(x):
     x = np.array(x, dtype=np.float64)
     t = T0 + np.arange(x.size, dtype=np.float64)
-    _same(_baseline(t, x, 30.0, 0.5), naive.baseline(t, x, 30.0, 0.5))
+    for args in ((30.0, 0.5, 2.0, 1.0, 1.0), (30.0, 0.5, math.inf, -math.inf, 1.0)):
+        _same(_baseline(t, x, *args), naive.baseline(t, x, *args))
 
 
 @settings(max_examples=80, deadline=None)

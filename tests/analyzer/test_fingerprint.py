@@ -8,6 +8,7 @@ import polars as pl
 import pytest
 
 from analyzer import config
+from analyzer.behaviour import FEATURES as BEHAVIOUR
 from analyzer.derive import Derived, Gap, derive
 from analyzer.fingerprint import (FEATURE_NAMES, RUN_FEATURES, Fingerprint, feature_names,
                                   fingerprint, series_features)
@@ -43,7 +44,7 @@ def test_every_name_is_there_in_the_canonical_order():
     fp = fingerprint(d)
     names = feature_names()
     assert list(fp.features) == list(names)
-    assert len(names) == len(config.FINGERPRINT_METRICS) * len(FEATURE_NAMES) + len(RUN_FEATURES)
+    assert len(names) == len(config.FINGERPRINT_METRICS) * len(FEATURE_NAMES) + len(RUN_FEATURES) + len(BEHAVIOUR)
     assert "cpu_busy_pct.p95" in names and "run.top3_share" in names
     assert fp.version == config.FINGERPRINT_VERSION
     np.testing.assert_array_equal(fp.vector(), np.array([fp.features[k] for k in names]))

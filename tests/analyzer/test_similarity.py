@@ -10,7 +10,9 @@ from hypothesis import strategies as st
 from analyzer import config
 from analyzer.kernels._nearest import _lower_bounds, _quantize, _rms_distances
 from analyzer.nearest import STEP, nearest_labels
-from analyzer.similarity import INDEX_FORMAT, Index, Scaler, classify, fisher_select, floors, usable
+from analyzer.behaviour import FEATURES as BEHAVIOUR
+from analyzer.similarity import (INDEX_FORMAT, Index, Scaler, classify, fisher_select, floors, label_radii,
+                                 threshold_of, usable)
 from tests.naive import similarity as naive
 
 TRACES = Path(__file__).resolve().parents[2] / "sample_traces"
@@ -141,14 +143,12 @@ def real():
 def test_classify_of_real_runs_equals_the_exact_scan(real):
     idx, rows, names = real
     for name, _, comm, vector in rows:
-        c = classify(idx, vector, names, command=comm)
+        c = classify(idx, vector, names)
         q = idx.scaled(vector, names)
-        cmd = idx.command_names.index(comm)
-        ref = naive.nearest_labels(np.asarray(idx.matrix), q, idx.label_codes, 5, idx.command_codes, cmd,
-                                   config.COMMAND_PENALTY)
+        ref = naive.nearest_labels(np.asarray(idx.matrix), q, idx.label_codes, 5)
         assert [(x["label"], x["id"]) for x in c.candidates] == \
             [(idx.label_names[lab], idx.ids[row]) for lab, _, row in ref]
-        assert c.candidates[0]["id"] == name                     # a run is its own nearest
+        assert c.candidates[0]["distance"] == 0.0                # a run (or an identical one) is its own nearest
 
 
 def test_real_runs_among_many_jittered_copies_equal_the_exact_scan(real, monkeypatch):
@@ -163,27 +163,29 @@ def test_real_runs_among_many_jittered_copies_equal_the_exact_scan(real, monkeyp
     cmds = np.asarray(idx.command_codes)[src]
     for name, _, comm, vector in rows[::3]:
         q, cmd = idx.scaled(vector, names), idx.command_names.index(comm)
-        _same(_search(m, q, labels, 5, cmds, cmd, config.COMMAND_PENALTY),
-              naive.nearest_labels(m, q, labels, 5, cmds, cmd, config.COMMAND_PENALTY))
+        _same(_search(m, q, labels, 5, cmds, cmd, 1.0), naive.nearest_labels(m, q, labels, 5, cmds, cmd, 1.0))
 
 
 # ---- scaling, selection, the index on disk
 
 def test_scaler_floors_quiet_features_and_clips():
-    names = ["net_rx_Bps.mean", "cpu_busy_pct.skew"]
+    names = ["shape.net_per_cpu", "shape.cpu_acf1"]
     m = np.array([[0.0, 0.1], [0.0, -0.1], [0.0, 0.0]])
     s = Scaler.fit(m, names)
-    assert s.scale[0] == pytest.approx(config.SIMILARITY_FLOOR_FRACTION * config.FINGERPRINT_METRICS["net_rx_Bps"])
-    assert s.scale[1] == pytest.approx(config.SIMILARITY_UNIT_FLOORS["skew"])
-    z = s.transform(np.array([[1e3, np.nan], [1e12, 100.0]]))
-    assert abs(z[0, 0]) < 0.01 and z[0, 1] == 0.0           # 1 kB/s of noise is nothing; NaN is "typical"
+    assert s.scale[0] == config.SIMILARITY_FLOORS["shape.net_per_cpu"]
+    assert s.scale[1] == pytest.approx(max(config.SIMILARITY_FLOORS["shape.cpu_acf1"], 0.1 / 1.349))
+    z = s.transform(np.array([[0.01, np.nan], [1e3, 100.0]]))
+    assert abs(z[0, 0]) < 0.2 and z[0, 1] == 0.0            # a trickle of traffic is nothing; NaN is "typical"
     assert z[1, 0] == config.SIMILARITY_CLIP and z[1, 1] == config.SIMILARITY_CLIP
 
 
-def test_usable_drops_length_dependent_features():
-    names = ["run.duration_s", "cpu_busy_pct.slope", "cpu_busy_pct.mean", "run.top1_share"]
-    assert [names[i] for i in usable(names)] == ["cpu_busy_pct.mean", "run.top1_share"]
-    assert floors(["run.top1_share"])[0] == config.SIMILARITY_UNIT_FLOORS["top1_share"]
+def test_only_behaviour_features_are_compared():
+    """Levels, totals, lengths and periods change with how a run was made; only the
+    behaviour features (shares, intensities, per rank) are compared."""
+    names = ["run.duration_s", "cpu_busy_pct.mean", "shape.user_share", "run.top1_share", "shape.rss_per_rank"]
+    assert [names[i] for i in usable(names)] == ["shape.user_share", "shape.rss_per_rank"]
+    assert set(config.SIMILARITY_FLOORS) == set(BEHAVIOUR)
+    assert floors(["shape.user_share"])[0] == config.SIMILARITY_FLOORS["shape.user_share"]
 
 
 def test_fisher_select_prefers_separating_columns():
@@ -201,44 +203,53 @@ def _index(rows, labels, names, commands=None):
     return Index.build(meta, np.array(rows, dtype=np.float32), names)
 
 
-NAMES = ["cpu_busy_pct.mean", "disk_write_Bps.mean", "net_rx_Bps.mean"]
-ROWS = [[99, 0, 0], [97, 0, 0], [20, 200e6, 0], [22, 210e6, 0], [10, 0, 900e6], [12, 0, 950e6]]
+NAMES = ["shape.user_share", "shape.disk_per_cpu", "shape.net_per_cpu"]
+ROWS = [[0.99, 0.1, 0.0], [0.98, 0.12, 0.0], [0.3, 5.0, 0.0], [0.32, 5.1, 0.0], [0.2, 0.1, 6.0], [0.22, 0.1, 6.1]]
 
 
 def test_classify_names_the_nearest_application_and_rejects_far_runs():
     idx = _index(ROWS, ["cpu", "cpu", "io", "io", "net", "net"], NAMES)
-    c = classify(idx, np.array([98.0, 1e3, 0.0]), NAMES)
-    assert c.label == "cpu" and c.candidates[0]["id"] in ("r0", "r1") and 0 < c.score <= 1
+    c = classify(idx, np.array([0.985, 0.11, 0.0]), NAMES)
+    assert c.label == "cpu" and c.by == "behaviour" and c.candidates[0]["id"] in ("r0", "r1") and 0 < c.score <= 1
     assert [x["label"] for x in c.candidates][0] == "cpu" and len(c.candidates) == 3
-    far = classify(idx, np.array([5.0, 400e6, 2e9]), NAMES)
-    assert far.label == "unknown" and far.distance > config.UNKNOWN_DISTANCE
+    assert c.distance <= c.threshold == pytest.approx(threshold_of(idx, idx.label_names.index("cpu")))
+    far = classify(idx, np.array([0.05, 8.0, 8.0]), NAMES)
+    assert far.label == "unknown" and far.distance > far.threshold
 
 
-def test_command_penalty_applies_to_other_commands_only():
-    idx = _index(ROWS, ["cpu", "cpu", "io", "io", "net", "net"], NAMES, ["a", "a", "b", "b", "c", "c"])
-    v = np.array([98.0, 1e3, 0.0])
-    plain, same, new = (classify(idx, v, NAMES, command=c) for c in (None, "a", "zzz"))
-    assert same.distance == pytest.approx(plain.distance)
-    assert new.distance == pytest.approx(plain.distance + config.COMMAND_PENALTY)
-    by_label = {x["label"]: x["distance"] for x in classify(idx, v, NAMES, command="b").candidates}
-    plain_by_label = {x["label"]: x["distance"] for x in plain.candidates}
-    assert by_label["io"] == plain_by_label["io"]
-    assert by_label["cpu"] == pytest.approx(plain_by_label["cpu"] + config.COMMAND_PENALTY)
+def test_threshold_follows_each_label_spread(monkeypatch):
+    """A tight label rejects sooner than a spread one (its radius is its runs' distance)."""
+    monkeypatch.setattr(config, "UNKNOWN_MIN_DISTANCE", 0.0)
+    rows = [[0.9, 1.0, 0.0], [0.9, 1.01, 0.0], [0.3, 5.0, 0.0], [0.3, 6.0, 0.0]]
+    idx = _index(rows, ["tight", "tight", "loose", "loose"], NAMES)
+    tight, loose = (threshold_of(idx, idx.label_names.index(k)) for k in ("tight", "loose"))
+    assert tight < loose
+    assert loose == pytest.approx(config.UNKNOWN_SPREAD * idx.radius[idx.label_names.index("loose")])
+    radii = label_radii(np.asarray(idx.matrix), idx.label_codes, len(idx.label_names))
+    assert np.allclose(radii, idx.radius)
+
+
+def test_a_command_only_one_label_has_names_it():
+    idx = _index(ROWS, ["cpu", "cpu", "io", "io", "net", "net"], NAMES, ["a", "a", "b", "b", "python", "python"])
+    v = np.array([0.2, 0.1, 6.0])                     # behaves like "net"
+    assert classify(idx, v, NAMES, command="a").label == "cpu"
+    assert classify(idx, v, NAMES, command="a").by == "name"
+    for cmd in (None, "zzz", "python"):               # no name, an unknown name, or net's own
+        c = classify(idx, v, NAMES, command=cmd)
+        assert c.label == "net"
+    shared = _index(ROWS, ["cpu", "cpu", "io", "io", "net", "net"], NAMES, ["py"] * 6)
+    assert classify(shared, v, NAMES, command="py").by == "behaviour"    # a name every label has says nothing
 
 
 def test_index_survives_the_disk_and_rejects_another_format(tmp_path):
     idx = _index(ROWS, ["cpu", "cpu", "io", "io", "net", None], NAMES, ["a"] * 6)
     idx.save(tmp_path, "k")
     back = Index.load(tmp_path, "k")
-    v = np.array([21.0, 205e6, 0.0])
+    v = np.array([0.31, 5.05, 0.0])
     assert classify(back, v, NAMES, command="a") == classify(idx, v, NAMES, command="a")
     assert back.label_names == ["cpu", "io", "net"] and len(back.ids) == 5
+    assert np.allclose(back.radius, idx.radius)
     meta = json.loads((tmp_path / "k.json").read_text())
     (tmp_path / "k.json").write_text(json.dumps(meta | {"format": INDEX_FORMAT - 1}))
     assert Index.load(tmp_path, "k") is None
     assert Index.load(tmp_path, "missing") is None
-
-
-def test_empty_index_is_unknown():
-    idx = _index([[1.0]], [None], ["cpu_busy_pct.mean"])
-    assert classify(idx, np.array([1.0]), ["cpu_busy_pct.mean"]).label == "unknown"

@@ -36,18 +36,26 @@ def keyed_slope(t, x, new_key, tau):
     return out
 
 
-def baseline(t, x, tau, keep_below):
-    """The baseline before each sample: the first valid sample, then an EWMA
-    updated only by samples at or above keep_below x the baseline."""
-    out, value, last = [], None, None
+def baseline(t, x, tau, keep_below, keep_above, learn_below, min_weight):
+    """The baseline before each sample: sum(w_k x_k) / sum(w_k) over the learned
+    samples k, w_k = exp(-(t - t_k) / tau) at the time of the last valid sample;
+    a sample is learned when it is below learn_below or between keep_below and
+    keep_above x the baseline before it (the first always is).  NaN until the
+    weights reach min_weight."""
+    out, learned, last = [], [], None
     for ti, xi in zip(t, x):
-        out.append(math.nan if value is None else value)
+        if learned:
+            w = [math.exp(-(last - tk) / tau) for tk, _ in learned]
+            total = sum(w)
+            value = sum(wk * xk for wk, (_, xk) in zip(w, learned)) / total
+        else:
+            total, value = 0.0, math.nan
+        out.append(value if total > 0 and total >= min_weight else math.nan)
         if xi != xi:
             continue
-        if value is None:
-            value = xi
-        elif xi >= keep_below * value:
-            value += (1.0 - math.exp(-(ti - last) / tau)) * (xi - value)
+        if not learned or xi < learn_below or (keep_below * value <= xi
+                                               and (keep_above == math.inf or xi <= keep_above * value)):
+            learned.append((ti, xi))
         last = ti
     return out
 

@@ -1,0 +1,173 @@
+"""Choose the analyzer's thresholds on the calibration set, and write them into analyzer/config.py.
+
+    .venv/bin/python scripts/calibrate.py            # search, print, rewrite the values in config.py
+    .venv/bin/python scripts/calibrate.py --dry-run  # search and print only
+
+Only corpus/cal is read (scripts/corpus.py); the test set is never opened
+here.  For each anomaly rule, every combination of its GRID is scored on the
+calibration runs by the protocol of scripts/evaluation.py, and the one with
+the best F1 of its kind wins; ties go to fewer false alarms in clean time,
+then to the most conservative setting (the last in grid order, which lists
+each value from permissive to strict).  Recognition's UNKNOWN_SPREAD and
+UNKNOWN_MIN_DISTANCE are chosen by leave-one-application-out (each
+application's runs against a database without it must be `unknown`) and
+leave-one-run-out (each run against the rest must be recognised by
+behaviour alone), maximising the mean of the two rates.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import itertools
+import re
+import sys
+from pathlib import Path
+
+import evaluation as E
+
+from analyzer import config
+
+GRID = {
+    "cpu_hog": {"HOG_CPU_PCT": (20.0, 30.0, 40.0, 50.0), "HOG_BUSY_PCT": (80.0, 90.0),
+                "HOG_MIN_S": (3.0, 5.0, 8.0)},
+    "memory_leak": {"LEAK_RATE_BPS": (1 << 18, 1 << 19, 1 << 20, 1 << 21), "LEAK_TAU_S": (10.0, 20.0, 30.0, 60.0),
+                    "LEAK_MIN_S": (3.0, 5.0, 8.0)},
+    "memory_pressure": {"PRESSURE_AVAIL_PCT": (20.0, 15.0, 10.0, 5.0), "PRESSURE_MIN_S": (3.0, 5.0, 8.0)},
+    "io_saturation": {"IO_UTIL_PCT": (50.0, 70.0, 80.0, 90.0, 95.0), "IO_PSI_PCT": (10.0, 20.0, 30.0, 50.0),
+                      "IO_MIN_S": (3.0, 5.0, 8.0)},
+    "network_saturation": {"NET_SAT_BPS": (50e6, 100e6, 200e6, 500e6, 1e9), "NET_MIN_S": (3.0, 5.0, 8.0)},
+    "stall": {"STALL_FRACTION": (0.5, 0.3, 0.2, 0.1), "STALL_WARMUP_SAMPLES": (3.0, 5.0),
+              "STALL_MIN_S": (3.0, 5.0, 8.0)},
+}
+"""Candidate values per rule, permissive to strict.  Every minimum duration is
+below MIN_FAULT_S: a rule that must report a 10 s fault cannot wait longer."""
+
+UNKNOWN_GRID = {"UNKNOWN_SPREAD": (1.0, 1.25, 1.5, 2.0, 2.5, 3.0, 4.0),
+                "UNKNOWN_MIN_DISTANCE": (0.25, 0.5, 0.75, 1.0, 1.5)}
+
+
+def _rules():
+    import analyzer.rules
+    return importlib.reload(analyzer.rules).RULES
+
+
+def detection(items, kind: str, grid: dict) -> tuple[dict, E.Score, list]:
+    from analyzer.anomalies import detect
+    keys = list(grid)
+    tried = []
+    for values in itertools.product(*(grid[k] for k in keys)):
+        for k, v in zip(keys, values):
+            setattr(config, k, v)
+        (rule,) = [r for r in _rules() if r.kind == kind]
+        found = {it.name: detect(it.derived, None, it.run, rules=(rule,)) for it in items}
+        s = E.score(items, found, (kind,))[0][kind]
+        tried.append((dict(zip(keys, values)), s))
+    best_i = max(range(len(tried)), key=lambda i: (round(tried[i][1].f1, 6) if tried[i][1].f1 == tried[i][1].f1
+                                                   else -1.0, -tried[i][1].false_alarms, i))
+    best, s = tried[best_i]
+    for k, v in best.items():
+        setattr(config, k, v)
+    return best, s, tried
+
+
+def recognition(items) -> tuple[dict, float, float]:
+    """(chosen values, recognition rate, rejection rate) on the calibration runs."""
+    import numpy as np
+    import polars as pl
+
+    from analyzer.database import FEATURE_PREFIX, record_of
+    from analyzer.fingerprint import feature_names
+    from analyzer.similarity import Index, classify
+
+    known = [it for it in items if not it.faults and it.entry["app"] not in E.corpus.HELD_OUT]
+    names = list(feature_names())
+    rows = [record_of(it.analysis, it.entry["app"]) for it in known]
+    meta = pl.DataFrame({"id": [r["id"] for r in rows], "label": [r["label"] for r in rows],
+                         "command": [r["command"] for r in rows]})
+    matrix = np.array([[r.get(FEATURE_PREFIX + n, np.nan) for n in names] for r in rows], dtype=np.float32)
+    vectors = [it.analysis.fingerprint.vector(names) for it in known]
+
+    def index_without(mask):
+        return Index.build(meta.filter(pl.Series(mask)), matrix[mask], names)
+
+    apps = sorted({r["label"] for r in rows})
+    by_app = {a: index_without(np.array([r["label"] != a for r in rows])) for a in apps}
+    by_run = [index_without(np.arange(len(rows)) != i) for i in range(len(rows))]
+    best = None
+    for spread, floor in itertools.product(*UNKNOWN_GRID.values()):
+        config.UNKNOWN_SPREAD, config.UNKNOWN_MIN_DISTANCE = spread, floor
+        rejected = np.mean([classify(by_app[r["label"]], v, names).label == "unknown"
+                            for r, v in zip(rows, vectors)])
+        recognised = np.mean([classify(by_run[i], v, names).label == r["label"]
+                              for i, (r, v) in enumerate(zip(rows, vectors))])
+        key = (round((rejected + recognised) / 2, 6), spread, floor)
+        if best is None or key > best[0]:
+            best = (key, {"UNKNOWN_SPREAD": spread, "UNKNOWN_MIN_DISTANCE": floor}, recognised, rejected)
+    _, values, recognised, rejected = best
+    for k, v in values.items():
+        setattr(config, k, v)
+    return values, float(recognised), float(rejected)
+
+
+def rewrite_config(values: dict) -> None:
+    """Replace ``NAME = old`` by ``NAME = new`` in analyzer/config.py, keeping comments."""
+    path = E.ROOT / "analyzer" / "config.py"
+    text = path.read_text()
+    for k, v in values.items():
+        literal = f"{v:g}" if isinstance(v, float) and abs(v) < 1e5 else (f"{v:.0e}".replace("e+0", "e")
+                                                                            if isinstance(v, float) else str(v))
+        if isinstance(v, float) and "." not in literal and "e" not in literal:
+            literal += ".0"
+        text, n = re.subn(rf"^{k} = [^#\n]*?(\s*(#.*)?)$", lambda m: f"{k} = {literal}{m.group(1)}", text,
+                          count=1, flags=re.M)
+        if n != 1:
+            raise SystemExit(f"{k} not found in {path}")
+    path.write_text(text)
+
+
+DOC_BEGIN = "<!-- BEGIN GENERATED anomaly table: python scripts/calibrate.py (analyzer.rules.doc_table) -->"
+DOC_END = "<!-- END GENERATED anomaly table -->"
+
+
+def rewrite_doc() -> None:
+    """docs/anomalies.md's table from the thresholds now in analyzer/config.py."""
+    from docblock import replace_block
+    importlib.reload(config)
+    rules = importlib.reload(importlib.import_module("analyzer.rules"))
+    replace_block(E.ROOT / "docs" / "anomalies.md", DOC_BEGIN, DOC_END,
+                  f"{DOC_BEGIN}\n{rules.doc_table()}\n{DOC_END}")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--dry-run", action="store_true")
+    ap.add_argument("--only", nargs="*", help="rules (kinds) to calibrate; 'unknown' for recognition")
+    args = ap.parse_args()
+    items = E.load_set("cal", analyse=True)
+    print(f"calibration set: {len(items)} runs, {sum(len(it.faults) for it in items)} injected faults")
+    chosen = {}
+    for kind, grid in GRID.items():
+        if args.only and kind not in args.only:
+            continue
+        best, s, tried = detection(items, kind, grid)
+        chosen.update(best)
+        print(f"{kind:20s} {best}  F1 {s.f1:.2f} (hits {s.hits}, missed {s.misses}, secondary {s.secondary}, "
+              f"false alarms {s.false_alarms}) of {len(tried)} settings")
+        for m in s.missed:
+            print(f"    missed: {m}")
+        for a in s.alarms:
+            print(f"    false alarm: {a}")
+    if not args.only or "unknown" in args.only:
+        values, rec, rej = recognition(items)
+        chosen.update(values)
+        print(f"{'unknown':20s} {values}  recognised {rec:.2f} (leave one run out, behaviour only), "
+              f"rejected {rej:.2f} (leave one application out)")
+    if not args.dry_run:
+        rewrite_config(chosen)
+        rewrite_doc()
+        print(f"wrote {len(chosen)} values into analyzer/config.py and the table of docs/anomalies.md")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
