@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import polars as pl
 
+from analyzer import config
 from analyzer.anomalies import Anomaly, detect
 from analyzer.characterize import Characterization, of_phases
 from analyzer.derive import Derived, derive
@@ -13,8 +14,6 @@ from analyzer.fingerprint import Fingerprint, fingerprint
 from analyzer.load import Trace
 from analyzer.phases import Phase, find_phases
 from analyzer.signals import Run, identify_run
-
-TOP_PROCESSES = 10
 
 
 @dataclass
@@ -30,9 +29,12 @@ class Analysis:
     jobs: list[str] = field(default_factory=list)
 
 
-def top_processes(derived: Derived, limit: int = TOP_PROCESSES) -> pl.DataFrame:
-    """Processes by CPU time, with their share of all recorded process CPU time."""
+def top_processes(derived: Derived, limit: int = config.TOP_PROCESSES, job: str | None = None) -> pl.DataFrame:
+    """Processes by CPU time, with their share of all recorded process CPU time
+    (of the job's processes only, with ``job``)."""
     p = derived.procs
+    if job is not None and p.height:
+        p = p.filter(pl.col("job").cast(pl.String) == str(job))
     if p.height == 0:
         return pl.DataFrame(schema={"pid": pl.Int64, "comm": pl.Utf8, "user": pl.Utf8, "job": pl.Utf8,
                                     "cpu_s": pl.Float64, "share": pl.Float64, "cpu_pct_mean": pl.Float64,
@@ -67,7 +69,7 @@ def analyze_trace(trace: Trace) -> Analysis:
         phases=phases,
         anomalies=detect(d, trace.job, run),
         fingerprint=fingerprint(d, trace.job, run),
-        processes=top_processes(d),
+        processes=top_processes(d, job=trace.job),
         jobs=jobs,
     )
 

@@ -10,8 +10,11 @@ node and binary name, so these features avoid absolute levels and totals:
 - intensities per CPU-second of the run instead of rates (disk and network
   bytes, context switches and page faults per second of the run's CPU),
   which stay put when the same work is spread over more ranks;
-- per-rank figures (cores busy per rank, resident memory per rank) and the
-  shape of the run's CPU over time (variation, dips, lag-1 autocorrelation).
+- per-rank figures (cores busy, threads, resident memory per rank, and how
+  much that memory moves) and the shape of the run's CPU over time
+  (variation, dips, lag-1 autocorrelation);
+- the run's own file I/O (its processes' read and written bytes per
+  CPU-second), which the node's disk counters mix with everyone else's.
 
 Nothing here reads a host name, job id or command name.
 """
@@ -27,7 +30,8 @@ from analyzer import config
 FEATURES = ("shape.user_share", "shape.system_share", "shape.iowait_share", "shape.cores_per_rank",
             "shape.cpu_cv", "shape.cpu_dip", "shape.cpu_acf1", "shape.disk_per_cpu", "shape.write_share",
             "shape.net_per_cpu", "shape.rx_share", "shape.ctxt_per_cpu", "shape.pgfault_per_cpu",
-            "shape.rss_per_rank")
+            "shape.rss_per_rank", "shape.rss_cv", "shape.threads_per_rank", "shape.run_read_per_cpu",
+            "shape.run_write_per_cpu")
 """Every behaviour feature, in order (docs/fingerprint.md defines each)."""
 
 
@@ -60,10 +64,11 @@ def steady_window(present: np.ndarray) -> tuple[int, int]:
     return lo + trim, hi - trim
 
 
-def features(metrics: dict, run_cpu: np.ndarray, run_nprocs: np.ndarray, run_rss: np.ndarray,
+def features(metrics: dict, run_cpu: np.ndarray, run_nprocs: np.ndarray, run: dict[str, np.ndarray],
              interval_s: float) -> dict[str, float]:
-    """The behaviour features from node metrics and the run's per-sample CPU %
-    (of one core, summed), process count and resident bytes (summed)."""
+    """The behaviour features from node metrics, the run's per-sample CPU %
+    (of one core, summed) and process count, and ``run``: per-sample sums over
+    its processes of rss, threads, read_Bps and write_Bps (``run_sums``)."""
     out = dict.fromkeys(FEATURES, math.nan)
     lo, hi = steady_window(run_nprocs > 0)
     if hi - lo < config.BEHAVIOUR_MIN_SAMPLES:
@@ -103,13 +108,25 @@ def features(metrics: dict, run_cpu: np.ndarray, run_nprocs: np.ndarray, run_rss
     out["shape.rx_share"] = _share(rx, tx)
     out["shape.ctxt_per_cpu"] = _log_per(_mean(m("ctxt_rate")) * seconds, cpu_s)
     out["shape.pgfault_per_cpu"] = _log_per(_mean(m("pgfault_rate")) * seconds, cpu_s)
-    rss = np.asarray(run_rss[lo:hi], dtype=np.float64)[ok] / r
-    rss = rss[np.isfinite(rss) & (rss > 0)]
-    out["shape.rss_per_rank"] = math.log10(float(rss.mean()) / 2**20) if rss.size else math.nan
+    per_rank = {k: np.asarray(v[lo:hi], dtype=np.float64)[ok] / r for k, v in run.items()}
+    rss = per_rank["rss"][np.isfinite(per_rank["rss"]) & (per_rank["rss"] > 0)]
+    if rss.size:
+        out["shape.rss_per_rank"] = math.log10(float(rss.mean()) / 2**20)
+        out["shape.rss_cv"] = float(rss.std()) / float(rss.mean())
+    out["shape.threads_per_rank"] = _mean(per_rank["threads"])
+    out["shape.run_read_per_cpu"] = _log_per(_mean(per_rank["read_Bps"] * r) * ok.sum() * interval_s, cpu_s)
+    out["shape.run_write_per_cpu"] = _log_per(_mean(per_rank["write_Bps"] * r) * ok.sum() * interval_s, cpu_s)
     return out
 
 
-def run_rss(procs: pl.DataFrame, n: int, mask: pl.Expr) -> np.ndarray:
-    """Resident bytes of the run's processes at each sample (0 where it has none)."""
-    mine = procs.filter(mask.fill_null(False)).select("i", pl.col("rss").cast(pl.Float64).fill_null(0.0))
-    return np.bincount(mine["i"].to_numpy(), weights=mine["rss"].to_numpy(), minlength=n).astype(np.float64)
+RUN_SUMS = ("rss", "threads", "read_Bps", "write_Bps")
+
+
+def run_sums(procs: pl.DataFrame, n: int, mask: pl.Expr) -> dict[str, np.ndarray]:
+    """Per-sample sums of RUN_SUMS over the run's processes (0 where it has none)."""
+    cols = [c for c in RUN_SUMS if c in procs.columns]
+    mine = procs.filter(mask.fill_null(False)).select(
+        "i", *[pl.col(c).cast(pl.Float64).fill_nan(None).fill_null(0.0) for c in cols])
+    i = mine["i"].to_numpy()
+    out = {c: np.bincount(i, weights=mine[c].to_numpy(), minlength=n).astype(np.float64) for c in cols}
+    return {c: out.get(c, np.full(n, np.nan)) for c in RUN_SUMS}

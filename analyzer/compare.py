@@ -1,15 +1,20 @@
 """What differs between two runs, or between a run and its application's history.
 
+A is the reference and B is reported relative to it: change = (B - A) / |A|.
+
 Two traces: for each key metric, the per-second samples of the runs are
-compared with an effect size (Cohen's d: difference of means over the pooled
+compared with an effect size (Cohen's d: B's mean minus A's over the pooled
 standard deviation, which never falls below the metric's noise floor) and
 the relative change; a difference is significant when the effect is large
-(|d| >= 0.8) and the means differ by at least 10 %.  Phases are paired in
-order of their labels (longest common subsequence) and compared the same way.
+(|d| >= EFFECT_LARGE) and the means differ by at least REL_MIN.  Phases are
+paired in order of their labels (longest common subsequence) and compared
+the same way.
 
-A run against history: each fingerprint feature becomes a robust z-score
-against the application's stored runs (median, IQR/1.349, same floors as the
-classifier); |z| >= 3 is significant.
+A run against history: the history (A, the medians of the application's
+stored runs) is the reference; each of the run's (B) mean, p95, std and max
+of the key metrics becomes a robust z-score against the stored runs
+(median, IQR/1.349, never below the metric's noise floor); |z| >=
+Z_SIGNIFICANT is significant.
 """
 from __future__ import annotations
 
@@ -19,12 +24,9 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
+from analyzer import config
 from analyzer.analysis import Analysis
-from analyzer.similarity import floors
 
-EFFECT_LARGE = 0.8
-REL_MIN = 0.10
-Z_SIGNIFICANT = 3.0
 COMPARE_METRICS = ("cpu_busy_pct", "cpu_user_pct", "cpu_system_pct", "cpu_iowait_pct", "core_imbalance_pct",
                    "mem_used_pct", "majflt_rate", "psi_cpu_some_pct", "psi_mem_some_pct", "psi_io_some_pct",
                    "net_rx_Bps", "net_tx_Bps", "disk_read_Bps", "disk_write_Bps", "disk_util_pct",
@@ -37,8 +39,8 @@ class Difference:
     metric: str
     a: float
     b: float
-    effect: float         # Cohen's d (two runs) or robust z (run vs history)
-    relative: float       # (a - b) / |b|
+    effect: float         # Cohen's d of B vs A (two runs) or robust z of the run (history)
+    relative: float       # (b - a) / |a|
     significant: bool
 
     def to_dict(self):
@@ -48,7 +50,8 @@ class Difference:
 
 
 def _floor(metric: str) -> float:
-    return float(floors([f"{metric}.mean"])[0])
+    """The metric's noise floor: COMPARE_FLOOR_FRACTION of its fingerprint threshold."""
+    return config.COMPARE_FLOOR_FRACTION * config.FINGERPRINT_METRICS.get(metric, 1.0 / config.COMPARE_FLOOR_FRACTION)
 
 
 def _effect(x: np.ndarray, y: np.ndarray, metric: str) -> tuple[float, float, float, float]:
@@ -57,8 +60,8 @@ def _effect(x: np.ndarray, y: np.ndarray, metric: str) -> tuple[float, float, fl
         return math.nan, math.nan, math.nan, math.nan
     ma, mb = float(x.mean()), float(y.mean())
     pooled = math.sqrt(((x.size - 1) * x.var() + (y.size - 1) * y.var()) / max(x.size + y.size - 2, 1))
-    d = (ma - mb) / max(pooled, _floor(metric))
-    rel = (ma - mb) / max(abs(mb), _floor(metric))
+    d = (mb - ma) / max(pooled, _floor(metric))
+    rel = (mb - ma) / max(abs(ma), _floor(metric))
     return ma, mb, d, rel
 
 
@@ -69,7 +72,7 @@ def _compare_ranges(a: Analysis, b: Analysis, scope: str, ra=(0, None), rb=(0, N
         if xa is None or xb is None:
             continue
         ma, mb, d, rel = _effect(xa[ra[0]:ra[1]], xb[rb[0]:rb[1]], m)
-        sig = math.isfinite(d) and abs(d) >= EFFECT_LARGE and abs(rel) >= REL_MIN
+        sig = math.isfinite(d) and abs(d) >= config.EFFECT_LARGE and abs(rel) >= config.REL_MIN
         out.append(Difference(scope, m, ma, mb, d, rel, sig))
     return out
 
@@ -112,27 +115,26 @@ def compare_runs(a: Analysis, b: Analysis) -> dict:
 
 def compare_history(a: Analysis, history: pl.DataFrame, label: str) -> dict:
     """``history``: database rows of the application (feature columns ``f.<name>``)."""
-    from analyzer.similarity import usable
-    names = [c[2:] for c in history.columns if c.startswith("f.")]
-    use = [names[i] for i in usable(names)]
+    names = {c[2:] for c in history.columns if c.startswith("f.")}
+    use = [f"{m}.{k}" for m in COMPARE_METRICS for k in ("mean", "p95", "std", "max") if f"{m}.{k}" in names]
     H = history.select([f"f.{n}" for n in use]).to_numpy().astype(np.float64)
     v = np.array([a.fingerprint.features.get(n, np.nan) for n in use])
     import warnings
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         q25, med, q75 = np.nanpercentile(H, [25, 50, 75], axis=0)
-    scale = np.maximum(np.nan_to_num((q75 - q25) / 1.349), floors(use))
+    scale = np.maximum(np.nan_to_num((q75 - q25) / 1.349), [_floor(n.rsplit(".", 1)[0]) for n in use])
     z = (v - med) / scale
     diffs = []
     for n, x, m, zz in zip(use, v, med, z):
-        if not (math.isfinite(x) and math.isfinite(m)) or not n.endswith((".mean", ".p95", ".std", ".max")):
+        if not (math.isfinite(x) and math.isfinite(m)):
             continue
         rel = (x - m) / max(abs(m), 1e-12)
-        diffs.append(Difference("run vs history", n, float(x), float(m), float(zz), float(rel),
-                                abs(zz) >= Z_SIGNIFICANT))
+        diffs.append(Difference("run vs history", n, float(m), float(x), float(zz), float(rel),
+                                abs(zz) >= config.Z_SIGNIFICANT))
     d = a.derived
     return {"kind": "history", "label": label, "runs": history.height,
-            "duration_a": d.t[-1] - d.t[0] + d.interval_s, "duration_b": float(history["duration_s"].median()),
-            "bottleneck_a": a.characterization.label,
-            "bottleneck_b": history["bottleneck"].mode().first() if "bottleneck" in history.columns else None,
+            "duration_a": float(history["duration_s"].median()), "duration_b": d.t[-1] - d.t[0] + d.interval_s,
+            "bottleneck_a": history["bottleneck"].mode().sort().first() if "bottleneck" in history.columns else None,
+            "bottleneck_b": a.characterization.label,
             "differences": diffs}

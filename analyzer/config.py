@@ -54,7 +54,7 @@ PERIOD_MIN_STRENGTH = 0.02
 SEGMENT_PERIODS = 4
 """Welch segments span this many MAX_PERIOD_S, so the longest period has 4 cycles."""
 TOP_PROCESSES = 10
-"""Commands listed in Fingerprint.processes."""
+"""Processes in the report's table, and commands in Fingerprint.processes."""
 GAP_FILL_MAX_S = 86400.0
 """A gap longer than this counts as this long on the time axis of slope and spectrum."""
 
@@ -73,21 +73,46 @@ PHASE_PENALTY_SCALE = 3.0
 """PELT penalty = scale * d * log(n), on robustly standardised signals."""
 PHASE_MAX = 50
 """Keep at most this many phases (merge the most similar neighbours)."""
+PHASE_GAP_INTERVALS = 3
+"""A step longer than this many sampling intervals ends a phase (missing time is no phase's)."""
+BYTES_KNEE = 65536.0
+"""Byte rates are log1p(x / BYTES_KNEE) for segmentation: linear below, logarithmic above."""
+SCALE_FLOOR_PCT = 1.0
+"""Smallest noise sigma of a percent metric (percentage points)."""
+SCALE_FLOOR_LOG = 0.1
+"""Smallest noise sigma of a log byte rate (~10 % of the rate above the knee)."""
+EDGE_MAX_S = 60.0
+EDGE_MAX_FRAC = 0.10
+"""A short first/last phase (< EDGE_MAX_S or < EDGE_MAX_FRAC of the run) is startup/shutdown."""
+
+# ---------------------------------------------------------------- compare (A vs B)
+EFFECT_LARGE = 0.8
+"""A metric differs when its effect size (Cohen's d) reaches this ..."""
+REL_MIN = 0.10
+"""... and its mean moved by at least this fraction."""
+Z_SIGNIFICANT = 3.0
+"""Against an application's history: this many robust z from its runs."""
+COMPARE_FLOOR_FRACTION = 0.02
+"""A metric's noise floor in comparisons: this fraction of its FINGERPRINT_METRICS threshold."""
 
 # ---------------------------------------------------------------- anomalies
 # Each rule's score is 1.0 at its threshold.  An event opens when the score
 # reaches 1.0, is reported once it has lasted `min_s`, and closes after the
 # score stayed below RELEASE for `hold_s`.  docs/anomalies.md explains each.
+# The values of HOG_*, LEAK_RATE_BPS/TAU_S/MIN_S, IO_UTIL_PCT/PSI_PCT/MIN_S,
+# NET_SAT_BPS/MIN_S and STALL_FRACTION/WARMUP_SAMPLES/MIN_S are written by
+# scripts/calibrate.py from the calibration set (docs/evaluation.md); the
+# others are definitions.
 RELEASE = 0.7
 HOLD_S = 5.0
 
-HOG_CPU_PCT = 40.0          # a process outside the run using this much of a core ...
+HOG_CPU_PCT = 50.0          # a process outside the run using this much of a core ...
 HOG_BUSY_PCT = 90.0         # ... while the node is this busy (or has more runnable tasks than cores)
-HOG_MIN_S = 15.0
+HOG_MIN_S = 3.0
 
-LEAK_RATE_BPS = 1 << 20     # sustained growth of 1 MiB/s ...
-LEAK_TAU_S = 60.0           # ... of an exponentially weighted trend over about a minute ...
-LEAK_MIN_S = 60.0           # ... lasting at least this long
+LEAK_RATE_BPS = 4194304     # sustained growth in bytes/s ...
+LEAK_TAU_S = 3.0            # ... of an exponentially weighted trend over about this many seconds ...
+LEAK_MIN_S = 25.0           # ... lasting at least this long
 LEAK_MIN_RSS = 32 << 20     # processes smaller than this are not considered
 
 PRESSURE_AVAIL_PCT = 10.0   # available memory below this % of RAM
@@ -99,20 +124,20 @@ PRESSURE_MIN_S = 5.0
 SURGE_RATIO = 1.5           # saturation rules: this many times the run's own level (below) ...
 SURGE_TAU_S = 60.0          # ... a bias-corrected EWMA over about a minute of the run
 
-IO_UTIL_PCT = 90.0          # disk busy this % of the time
-IO_PSI_PCT = 30.0           # or PSI io some
-IO_MIN_S = 10.0
+IO_UTIL_PCT = 95.0          # disk busy this % of the time
+IO_PSI_PCT = 20.0           # or PSI io some
+IO_MIN_S = 5.0
 
-NET_SAT_BPS = 500e6         # rx+tx over non-loopback links; set to ~80% of the node's link
+NET_SAT_BPS = 1e9           # rx+tx over non-loopback links; set to ~80% of the node's link
 NET_ERR_RATE = 100.0        # or this many errors+drops per second
-NET_MIN_S = 10.0
+NET_MIN_S = 8.0
 
-STALL_FRACTION = 0.2        # the run's CPU falls below this share of its own baseline ...
+STALL_FRACTION = 0.1        # the run's CPU falls below this share of its own baseline ...
 STALL_MIN_BASELINE = 50.0   # ... a baseline (bias-corrected EWMA, % of a core) of at least this ...
 STALL_TAU_S = 60.0
 STALL_KEEP_BELOW = 0.5      # (samples below this share of the baseline are not learned)
 STALL_WARMUP_SAMPLES = 5.0   # ... learned from at least this many samples of the run
-STALL_MIN_S = 10.0
+STALL_MIN_S = 8.0
 
 IMBALANCE_SPREAD_PCT = 40.0  # max - min CPU % among the run's ranks (processes of its command)
 IMBALANCE_MIN_MEAN = 20.0    # only when the ranks average at least this
@@ -142,22 +167,37 @@ DOMINANT_SHARE = 0.6
 else ``mixed`` (a definition of "dominates", not a tuned value)."""
 
 # ---------------------------------------------------------------- similarity (db classify)
-SIMILARITY_FLOORS = {
-    "shape.user_share": 0.03, "shape.system_share": 0.02, "shape.iowait_share": 0.02,
-    "shape.cores_per_rank": 0.03, "shape.cpu_cv": 0.02, "shape.cpu_dip": 0.03, "shape.cpu_acf1": 0.05,
-    "shape.disk_per_cpu": 0.1, "shape.write_share": 0.05, "shape.net_per_cpu": 0.1, "shape.rx_share": 0.05,
-    "shape.ctxt_per_cpu": 0.05, "shape.pgfault_per_cpu": 0.05, "shape.rss_per_rank": 0.05}
-"""The features recognition compares (analyzer/behaviour.py), each with the
-smallest spread it is scaled by: run-to-run noise of that feature, so a
-difference below it is not a signature."""
-SIMILARITY_CLIP = 6.0
-"""Robust z-scores are clipped to +-this, so one wild feature cannot decide alone."""
-UNKNOWN_SPREAD = 2.0
+SIMILARITY_NOISE = {
+    "shape.user_share": 0.054,
+    "shape.system_share": 0.058,
+    "shape.iowait_share": 0.033,
+    "shape.cores_per_rank": 0.027,
+    "shape.cpu_cv": 0.06,
+    "shape.cpu_dip": 0.015,
+    "shape.cpu_acf1": 0.171,
+    "shape.disk_per_cpu": 0.773,
+    "shape.write_share": 0.27,
+    "shape.net_per_cpu": 0.394,
+    "shape.rx_share": 0.01,
+    "shape.ctxt_per_cpu": 0.286,
+    "shape.pgfault_per_cpu": 0.348,
+    "shape.rss_per_rank": 0.08,
+    "shape.rss_cv": 0.05,
+    "shape.threads_per_rank": 0.062,
+    "shape.run_read_per_cpu": 0.01,
+    "shape.run_write_per_cpu": 0.11,
+}
+"""The features recognition compares (analyzer/behaviour.py), each with its
+run-to-run noise (pooled standard deviation among the calibration runs of one
+application), the unit distances are counted in."""
+SIMILARITY_CLIP = 20.0
+"""Scaled differences are clipped to +-this many noise levels, so one wild feature cannot decide alone."""
+UNKNOWN_SPREAD = 4.0
 """A run belongs to its nearest label within this many times the label's radius ..."""
-UNKNOWN_MIN_DISTANCE = 0.5
-"""... and never less than this distance (RMS robust z)."""
-SIMILARITY_FEATURES = 200
-"""Features kept for distances: the most label-discriminating ones (Fisher ratio)
+UNKNOWN_MIN_DISTANCE = 1.5
+"""... and never less than this distance (RMS of noise levels)."""
+SIMILARITY_FEATURES = 8
+"""Features kept for distances (scripts/calibrate.py): the most label-discriminating ones (Fisher ratio)
 once the database holds at least two labels, all usable ones before."""
 SIMILARITY_SAMPLE = 100_000
 """Robust centre/scale are estimated on at most this many stored runs."""

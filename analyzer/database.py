@@ -33,6 +33,9 @@ FILE_GLOB = "runs-*.parquet"
 
 
 def default_path() -> Path:
+    """$PARATUNE_DB (a site-wide database every admin shares), else the user's own."""
+    if os.environ.get("PARATUNE_DB"):
+        return Path(os.environ["PARATUNE_DB"])
     base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
     return Path(base) / "paratune" / "db"
 
@@ -59,6 +62,8 @@ def record_of(a: Analysis, label: str | None) -> dict:
         "anomalies": len(a.anomalies),
         **{f"anomalies.{k}": sum(x.kind == k for x in a.anomalies) for k in KINDS},
         "fingerprint_version": a.fingerprint.version,
+        "source": ",".join(str(f) for f in tr.files),
+        "finished": not any(str(f).endswith(".part") for f in tr.files),
     }
     row.update({FEATURE_PREFIX + k: float(v) for k, v in a.fingerprint.features.items()})
     return row
@@ -69,6 +74,8 @@ def job_record(j, label: str | None) -> dict:
     rows = [record_of(a, label) for a in j.nodes]
     row = dict(rows[0])
     row["hosts"] = [a.trace.host for a in j.nodes]
+    row["source"] = ",".join(r["source"] for r in rows)
+    row["finished"] = all(r["finished"] for r in rows)
     row["start"] = min(r["start"] for r in rows)
     row["duration_s"] = max(r["start"] + r["duration_s"] for r in rows) - row["start"]
     row["samples"] = sum(r["samples"] for r in rows)
@@ -88,6 +95,8 @@ def _schema() -> dict:
          "cpu_hours": pl.Float64, "anomalies": pl.Int64}
     s.update({f"anomalies.{k}": pl.Int64 for k in KINDS})
     s["fingerprint_version"] = pl.Int64
+    s["source"] = pl.Utf8          # the trace files the run was read from
+    s["finished"] = pl.Boolean     # False: read from a .part still being written
     s.update({FEATURE_PREFIX + n: pl.Float32 for n in feature_names()})
     return s
 
@@ -111,23 +120,38 @@ class Database:
                      f"the database at {self.path}")
 
     def add(self, rows: list[dict]) -> list[str]:
+        """Store ``rows``; a run already stored (same hosts, start, length and job,
+        whatever its label) is not stored twice: its id comes back as None."""
         if not rows:
             return []
+        stored = {self._key(r) for r in self.table(["hosts", "start", "duration_s", "job"]).to_dicts()}
+        fresh = [r for r in rows if self._key(r) not in stored]
+        ids = {id(r): r["id"] for r in fresh}
+        if not fresh:
+            return [None] * len(rows)
         try:
             self.path.mkdir(parents=True, exist_ok=True, mode=0o750)
         except OSError as exc:
             raise ParatuneError(f"cannot create the database at {self.path}: {exc.strerror}") from None
-        df = pl.DataFrame(rows, schema=SCHEMA)
+        df = pl.DataFrame(fresh, schema=SCHEMA)
         name = f"runs-{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{secrets.token_hex(4)}.parquet"
         self._write(df, self.path / name)
-        return df["id"].to_list()
+        return [ids.get(id(r)) for r in rows]
+
+    @staticmethod
+    def _key(row: dict) -> tuple:
+        """What makes two rows the same run: its content, not the id, label or path."""
+        return (tuple(sorted(row["hosts"] or [])), round(float(row["start"]), 3),
+                round(float(row["duration_s"]), 3), row["job"])
 
     def scan(self) -> pl.LazyFrame:
         files = self.files()
         if not files:
             return pl.DataFrame(schema=SCHEMA).lazy()
         try:
-            return pl.scan_parquet([str(f) for f in files])
+            # files of an older fingerprint version lack the newer feature columns
+            return pl.scan_parquet([str(f) for f in files], missing_columns="insert", extra_columns="ignore",
+                                   schema=SCHEMA)
         except Exception as exc:  # polars raises several types for a damaged file
             raise ParatuneError(f"cannot read the database at {self.path}: {str(exc).splitlines()[0]}") from None
 

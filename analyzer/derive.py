@@ -70,6 +70,23 @@ class Derived:
         step[1:] = np.diff(self.t)
         return step
 
+    def job_totals(self) -> pl.DataFrame:
+        """One row per job on this node: its user (the most frequent, ties by
+        name), first and last sample times, CPU seconds, distinct processes and
+        peak resident bytes.  Every count of a job's totals (``paratune jobs``,
+        fleets) is this one."""
+        p = self.procs.filter(pl.col("job").is_not_null())
+        peak = (p.group_by("job", "i").agg(pl.col("rss").sum())
+                .group_by("job").agg(pl.col("rss").max().alias("peak_rss")))
+        totals = (p.with_columns(pl.col("cpu_pct").fill_nan(None), pl.Series("step", self.step_s).gather(p["i"]),
+                                 pl.Series("t", self.t).gather(p["i"]))
+                  .group_by("job").agg(
+                      pl.col("user").drop_nulls().mode().sort().first().alias("user"),
+                      pl.col("t").min().alias("first_seen"), pl.col("t").max().alias("last_seen"),
+                      ((pl.col("cpu_pct") * pl.col("step")).sum() / 100.0).alias("cpu_s"),
+                      pl.struct("pid", "starttime").n_unique().alias("processes")))
+        return totals.join(peak, on="job").sort("job")
+
     def jobs(self) -> pl.DataFrame:
         """Per-sample aggregates of every job: i, job, cpu_pct, rss, nprocs."""
         return (self.procs.filter(pl.col("job").is_not_null())

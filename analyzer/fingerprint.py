@@ -298,5 +298,5 @@ def _behaviour(derived, job, run) -> dict[str, float]:
     if run.comm is None:
         return dict.fromkeys(behaviour.FEATURES, math.nan)
     sig, _ = run_signals(derived.procs, derived.n, run)
-    rss = behaviour.run_rss(derived.procs, derived.n, run.mask())
-    return behaviour.features(derived.metrics, sig["run_cpu"], sig["run_nprocs"], rss, float(derived.interval_s))
+    sums = behaviour.run_sums(derived.procs, derived.n, run.mask())
+    return behaviour.features(derived.metrics, sig["run_cpu"], sig["run_nprocs"], sums, float(derived.interval_s))

@@ -164,14 +164,8 @@ def _node_means(metrics: dict, rows: np.ndarray | slice) -> dict[str, float | No
 def _job_rows(d, cores: int) -> list[dict]:
     """One row per job seen on this node-day: its share of the node and the
     node's state while it ran (what job peers are compared on).  CPU time
-    and user are counted as ``analyzer.jobs`` counts them, so the fleet's
-    CPU-hours equal ``paratune jobs``'."""
-    procs = d.procs.filter(pl.col("job").is_not_null())
-    totals = {r["job"]: r for r in procs.with_columns(
-        pl.col("cpu_pct").fill_nan(None), pl.Series("step", d.step_s).gather(procs["i"]))
-        .group_by("job").agg(pl.col("user").drop_nulls().mode().sort().first(),
-                             ((pl.col("cpu_pct") * pl.col("step")).sum() / 100.0).alias("cpu_s"))
-        .iter_rows(named=True)}
+    and user come from ``Derived.job_totals``, as ``paratune jobs``' do."""
+    totals = {r["job"]: r for r in d.job_totals().iter_rows(named=True)}
     out = []
     for (job,), g in d.jobs().group_by("job", maintain_order=True):
         rows = g["i"].to_numpy()

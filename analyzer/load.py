@@ -9,7 +9,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from analyzer.derive import NOT_DERIVED
-from analyzer.times import parse_time
+from analyzer.times import iso_utc, parse_time
 from collector.reader import read_traces
 from paratune.errors import ParatuneError
 
@@ -77,12 +77,16 @@ def load(paths, start: str | None = None, end: str | None = None,
     hosts = read_traces([Path(p) for p in paths], skip)
     if not hosts:
         raise ParatuneError("no samples in " + ", ".join(map(str, paths)))
-    traces = []
+    traces, spans = [], []
     for h in hosts:
         table = _dedupe(h.table.replace_schema_metadata(None))
         trace = Trace(h.host, dict(h.metadata), table, [tf.path for tf in h.segments], _notes(h.segments))
         origin = table.column("ts")[0].value / 1e6
-        _cut(trace, parse_time(start, origin), parse_time(end, origin))
+        lo, hi = parse_time(start, origin), parse_time(end, origin)
+        if lo is not None and hi is not None and hi < lo:
+            raise ParatuneError(f"--to ({iso_utc(hi)}) is before --from ({iso_utc(lo)})")
+        spans.append((origin, table.column("ts")[-1].value / 1e6))
+        _cut(trace, lo, hi)
         if job is not None:
             rows = job_span(trace.table, job)
             if len(rows) == 0:
@@ -93,5 +97,8 @@ def load(paths, start: str | None = None, end: str | None = None,
             traces.append(trace)
     if not traces:
         what = f"job {job}" if job else "the selected time range"
-        raise NoSamplesSelected(f"no samples for {what} in " + ", ".join(map(str, paths)))
+        have = ""
+        if spans and (start or end):
+            have = f" (the traces span {iso_utc(min(a for a, _ in spans))} to {iso_utc(max(b for _, b in spans))})"
+        raise NoSamplesSelected(f"no samples for {what} in " + ", ".join(map(str, paths)) + have)
     return traces

@@ -16,8 +16,9 @@ import numpy as np
 from analyzer import config
 from analyzer.kernels._nearest import CODE_MAX, MAX_FEATURES, _lower_bounds, _quantize, _rms_distances
 
-STEP = config.SIMILARITY_CLIP / CODE_MAX
-"""Width of one int8 code in z units: clipped scores span the whole code range."""
+def step() -> float:
+    """Width of one int8 code in z units: clipped scores span the whole code range."""
+    return config.SIMILARITY_CLIP / CODE_MAX
 
 _NO_COMMANDS = np.zeros(0, dtype=np.int32)
 
@@ -30,7 +31,7 @@ def encode(values) -> tuple[np.ndarray, list[str]]:
 
 def quantize(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """int8 codes of the scaled rows and the norm of each row's rounding error."""
-    return _quantize(np.ascontiguousarray(matrix, dtype=np.float32), STEP)
+    return _quantize(np.ascontiguousarray(matrix, dtype=np.float32), step())
 
 
 def best_per_label(dist: np.ndarray, rows: np.ndarray, label_codes: np.ndarray,
@@ -59,7 +60,7 @@ def nearest_labels(matrix, codes, errors, query: np.ndarray, label_codes, n_labe
         command_codes, penalty = _NO_COMMANDS, 0.0
     query = np.ascontiguousarray(query, dtype=np.float32)
     query_codes, query_error = quantize(query[None, :])
-    bounds = _lower_bounds(codes, errors, query_codes[0], query_error[0], STEP, command_codes, command, penalty)
+    bounds = _lower_bounds(codes, errors, query_codes[0], query_error[0], step(), command_codes, command, penalty)
     k = min(n, config.SIMILARITY_SHORTLIST)
     while True:
         if k < n:

@@ -14,8 +14,9 @@ import polars as pl
 from analyzer import config
 from analyzer.anomalies import Anomaly, ValuesAt, add_combined, filter_input, make_anomaly
 from analyzer.derive import Derived
-from analyzer.kernels._detect import (BASELINE_STATE, EVENT_STATE, OPENED, CLOSED, SLOPE_STATE,
-                                      _baseline_step, _event_step, _slope_step)
+from analyzer.kernels._detect import (BASELINE_STATE, CLOSED, EV_LAST_WARM_T, EV_OPEN, EV_PEAK, EV_PHASE,
+                                      EV_START_T, EVENT_STATE, OPENED, SLOPE_STATE, _baseline_step,
+                                      _event_step, _slope_step)
 from analyzer.rules import RULES
 from analyzer.signals import Families, Run, run_signals
 
@@ -81,16 +82,16 @@ class OnlineRules:
             state = self.event_state[rule.kind]
             code = _event_step(state, k, t, score, config.RELEASE, rule.min_s, config.HOLD_S)
             if code == OPENED:
-                alarm = make_anomaly(rule, float(state[5]), t, state[3],
+                alarm = make_anomaly(rule, float(state[EV_START_T]), t, state[EV_PEAK],
                                      ValuesAt(sig, who, 0, run), run)
                 alarm.end = None
                 self.active[rule.kind] = alarm
                 self.events.append(alarm)
             elif code == CLOSED and rule.kind in self.active:
                 alarm = self.active.pop(rule.kind)
-                alarm.end = float(state[6])
-                alarm.score = round(float(state[3]), 3)
-            elif rule.kind in self.active and state[0] == 2.0:
-                self.active[rule.kind].score = round(float(state[3]), 3)
+                alarm.end = float(state[EV_LAST_WARM_T])
+                alarm.score = round(float(state[EV_PEAK]), 3)
+            elif rule.kind in self.active and state[EV_PHASE] == EV_OPEN:
+                self.active[rule.kind].score = round(float(state[EV_PEAK]), 3)
         self._k += 1
         return list(self.active.values())

@@ -52,12 +52,6 @@ from analyzer.kernels._pelt import _cost, _pelt, _prefix_sums, _refine
 from paratune.errors import ParatuneError
 
 # ---------------------------------------------------------------- scaling
-BYTES_KNEE = 65536.0
-"""Byte rates are log1p(x / BYTES_KNEE): linear below, logarithmic above."""
-SCALE_FLOOR_PCT = 1.0
-"""Smallest noise sigma of a percent metric (percentage points)."""
-SCALE_FLOOR_LOG = 0.1
-"""Smallest noise sigma of a log byte rate (~10 % of the rate above the knee)."""
 ROBUST_SAMPLE = 100_000
 """Most samples a median of the standardisation looks at (see robust_scale)."""
 PHASE_MAX_POINTS = 30_000
@@ -66,9 +60,6 @@ inside a phase, so its work is n * (phase length) -- quadratic for a run
 that never changes.  30k points bound that to well under a second."""
 
 # ---------------------------------------------------------------- labels
-EDGE_MAX_S = 60.0
-EDGE_MAX_FRAC = 0.10                # fraction of the run
-
 LABELS = ("idle", "compute", "io", "network", "memory", "startup", "shutdown", "unknown")
 
 
@@ -173,10 +164,10 @@ def standardise(metrics: dict[str, np.ndarray], n: int,
         x = np.where(np.isfinite(x), x, np.nan)
         if name.endswith("_Bps"):
             with np.errstate(invalid="ignore"):
-                x = np.log1p(np.maximum(x, 0.0) / BYTES_KNEE)
-            floor = SCALE_FLOOR_LOG
+                x = np.log1p(np.maximum(x, 0.0) / config.BYTES_KNEE)
+            floor = config.SCALE_FLOOR_LOG
         else:
-            floor = SCALE_FLOOR_PCT
+            floor = config.SCALE_FLOOR_PCT
         ok = np.isfinite(x)
         if not ok.any():
             continue
@@ -218,9 +209,10 @@ LABEL_METRICS = ("cpu_busy_pct", "cpu_user_pct", "cpu_nice_pct", "cpu_system_pct
 class _Run:
     """What building phases needs: the metrics, times and the cost sums."""
 
-    def __init__(self, derived, sums):
+    def __init__(self, derived, sums, breaks=()):
         self.t = np.asarray(derived.t, dtype=np.float64)
         self.n = len(self.t)
+        self.breaks = frozenset(int(b) for b in breaks)   # first samples after a long gap
         self.metrics = {k: v for k, v in derived.metrics.items() if np.shape(v) == (self.n,)}
         self.interval = float(derived.interval_s)
         self.sums = sums
@@ -231,7 +223,14 @@ class _Run:
         return 0.0 if self.sums is None else float(_cost(*self.sums, a, b))
 
     def time(self, i: int) -> float:
+        """When sample i's phase starts or, for i = n, when the last one ends."""
         return float(self.t[i]) if i < self.n else float(self.t[-1]) + self.interval
+
+    def end(self, b: int) -> float:
+        """When a phase of samples [a, b) ends: at the next sample, unless a long
+        gap (or the trace's end) follows, where it ends one interval after its
+        last sample, so no phase claims missing time."""
+        return float(self.t[b - 1]) + self.interval if b >= self.n or b in self.breaks else float(self.t[b])
 
     def _sums(self, name: str):
         """Prefix sums of a metric's valid values and of their count: any
@@ -296,7 +295,7 @@ class _Run:
         """Samples [a, b) as a labelled phase (profile of LABEL_METRICS only);
         scalar arithmetic: merging calls this thousands of times."""
         profile = self.profile(a, b, LABEL_METRICS)
-        start, end = self.time(a), self.time(b)
+        start, end = self.time(a), self.end(b)
         ms, ss = (self.slope_per_min(k, a, b) for k in ("mem_used_pct", "swap_used_pct"))
         label, evidence, bottleneck = classify(profile, ms, ss, end - start)
         return Phase(a, b, start, end, label, profile, evidence, bottleneck)
@@ -315,12 +314,12 @@ class _Run:
                     means[name] = np.where(k > 0, (total[b] - total[a]) / np.maximum(k, 1), np.nan).tolist()
         ms = self.slopes_per_min("mem_used_pct", a, b).tolist()
         ss = self.slopes_per_min("swap_used_pct", a, b).tolist()
-        times = [self.time(int(i)) for i in bounds]
+        starts, ends = [self.time(int(i)) for i in a], [self.end(int(i)) for i in b]
         out = []
         for j in range(len(a)):
             profile = {name: v[j] for name, v in means.items() if v[j] == v[j]}
-            label, evidence, bottleneck = classify(profile, ms[j], ss[j], times[j + 1] - times[j])
-            out.append(Phase(int(a[j]), int(b[j]), times[j], times[j + 1], label, profile, evidence, bottleneck))
+            label, evidence, bottleneck = classify(profile, ms[j], ss[j], ends[j] - starts[j])
+            out.append(Phase(int(a[j]), int(b[j]), starts[j], ends[j], label, profile, evidence, bottleneck))
         return out
 
 
@@ -332,7 +331,8 @@ def _merge_same(run: _Run, phases: list[Phase]) -> list[Phase]:
         i = 0
         while i < len(phases):
             j = i
-            while j + 1 < len(phases) and phases[j + 1].label == phases[i].label:
+            while (j + 1 < len(phases) and phases[j + 1].label == phases[i].label
+                   and phases[j].end_i not in run.breaks):
                 j += 1
             out.append(phases[i] if j == i else run.phase(phases[i].start_i, phases[j].end_i))
             i = j + 1
@@ -348,6 +348,8 @@ def _cap(run: _Run, phases: list[Phase], limit: int) -> list[Phase]:
 
     def rise(i: int) -> float:
         p, q = phases[i], phases[i + 1]
+        if p.end_i in run.breaks:
+            return math.inf               # never across a long gap
         return run.cost(p.start_i, q.end_i) - run.cost(p.start_i, p.end_i) - run.cost(q.start_i, q.end_i)
 
     def merge(i: int) -> None:
@@ -357,14 +359,15 @@ def _cap(run: _Run, phases: list[Phase], limit: int) -> list[Phase]:
 
     # an array, not a list: np.argmin of a list converts all of it at every merge
     inc = np.array([rise(i) for i in range(len(phases) - 1)], dtype=np.float64)
-    while len(phases) > limit:
+    while len(phases) > limit and np.isfinite(inc).any():
         i = int(np.argmin(inc))
         merge(i)
         while True:                       # the relabelled phase may match a neighbour
-            if i > 0 and phases[i - 1].label == phases[i].label:
+            if i > 0 and phases[i - 1].label == phases[i].label and phases[i - 1].end_i not in run.breaks:
                 i -= 1
                 merge(i)
-            elif i + 1 < len(phases) and phases[i + 1].label == phases[i].label:
+            elif (i + 1 < len(phases) and phases[i + 1].label == phases[i].label
+                  and phases[i].end_i not in run.breaks):
                 merge(i)
             else:
                 break
@@ -378,7 +381,7 @@ def _edges(phases: list[Phase], run_s: float) -> None:
     """Relabel a short, non-idle first/last phase as startup/shutdown."""
     if len(phases) < 2:
         return
-    short = max(EDGE_MAX_S, EDGE_MAX_FRAC * run_s)
+    short = max(config.EDGE_MAX_S, config.EDGE_MAX_FRAC * run_s)
     for p, nb, label in ((phases[0], phases[1], "startup"), (phases[-1], phases[-2], "shutdown")):
         if p.label not in ("idle", "unknown") and p.duration_s < short and p.duration_s < nb.duration_s:
             p.evidence = (f"{label}: {p.duration_s:.0f} s < {short:.0f} s, looks like "
@@ -389,8 +392,11 @@ def _edges(phases: list[Phase], run_s: float) -> None:
 def find_phases(derived, max_phases: int | None = None) -> list[Phase]:
     """The phases of a run, in time order, covering every sample.
 
-    ``derived`` is an analyzer.derive.Derived (only ``t``, ``interval_s`` and
-    ``metrics`` are read); ``max_phases`` defaults to PHASE_MAX."""
+    ``derived`` is an analyzer.derive.Derived (``t``, ``interval_s``,
+    ``metrics`` and ``gaps`` are read); ``max_phases`` defaults to PHASE_MAX.
+    A step longer than PHASE_GAP_INTERVALS intervals ends a phase: the samples
+    on either side are segmented apart, never merged, and the missing time
+    belongs to no phase."""
     n = len(derived.t)
     if n == 0:
         return []
@@ -398,12 +404,22 @@ def find_phases(derived, max_phases: int | None = None) -> list[Phase]:
     if not (math.isfinite(interval) and interval > 0):
         raise ParatuneError(f"cannot find phases: sampling interval is {derived.interval_s!r}")
     X, used = standardise(derived.metrics, n)
-    cps, sums = _search(X, min_samples(interval), penalty_for(n, len(used)), block_for(n))
-    run = _Run(derived, sums)
-    phases = run.phases(np.array([0, *cps.tolist(), n]))
+    breaks = sorted({g.after_i + 1 for g in getattr(derived, "gaps", ()) or ()
+                     if g.end - g.start > config.PHASE_GAP_INTERVALS * interval and 0 < g.after_i + 1 < n})
+    pieces = [0, *breaks, n]
+    bounds, sums = [0], None
+    for a, b in zip(pieces[:-1], pieces[1:]):
+        cps, part = _search(X[a:b], min_samples(interval), penalty_for(b - a, len(used)), block_for(b - a))
+        if len(pieces) == 2:
+            sums = part
+        bounds += [a + int(c) for c in cps] + [b]
+    if len(pieces) > 2 and X.shape[1]:
+        sums = _prefix_sums(np.ascontiguousarray(X))
+    run = _Run(derived, sums, breaks)
+    phases = run.phases(np.array(bounds))
     phases = _merge_same(run, phases)
     phases = _cap(run, phases, max(1, int(config.PHASE_MAX if max_phases is None else max_phases)))
-    _edges(phases, run.time(n) - run.time(0))
+    _edges(phases, run.end(n) - run.time(0))
     for p in phases:
         p.profile = run.profile(p.start_i, p.end_i, run.metrics)
     return phases

@@ -3,11 +3,12 @@
 Only the behaviour features (analyzer/behaviour.py: steady state, shares,
 intensities per CPU-second, per rank) are compared, so a run of another
 length, rank count or node, or a renamed binary, still lands near its
-application.  They are centred on the database median and divided by a
-robust spread (IQR/1.349) that never falls below a per-feature floor, so a
-resource nobody uses does not turn a few bytes of background traffic into a
-signature.  Scores are clipped, then the features that best separate the
-labelled applications (between-label over within-label variance) are kept.
+application.  They are centred on the database median and divided by each
+feature's run-to-run noise (SIMILARITY_NOISE: its spread among runs of one
+application, measured on the calibration set), so a distance counts noise
+levels and a few bytes of background traffic are no signature.  Scores are
+clipped, then the features that best separate the labelled applications
+(between-label over within-label variance) are kept.
 
 A run is its nearest label's when its distance is within that label's own
 reach: UNKNOWN_SPREAD times the label's radius (the 95th percentile of its
@@ -34,11 +35,11 @@ from analyzer.nearest import encode, nearest_labels, quantize
 
 def usable(names) -> np.ndarray:
     """Indices of the features similarity may use: the behaviour features."""
-    return np.array([i for i, n in enumerate(names) if n in config.SIMILARITY_FLOORS], dtype=np.int64)
+    return np.array([i for i, n in enumerate(names) if n in config.SIMILARITY_NOISE], dtype=np.int64)
 
 
 def floors(names) -> np.ndarray:
-    return np.array([config.SIMILARITY_FLOORS.get(n, 1.0) for n in names], dtype=np.float64)
+    return np.array([config.SIMILARITY_NOISE.get(n, 1.0) for n in names], dtype=np.float64)
 
 
 @dataclass
@@ -55,14 +56,12 @@ class Scaler:
             m = m[np.sort(rows)]
         m = m.astype(np.float64)
         if m.shape[0] == 0:
-            q25 = center = q75 = np.zeros(len(names))
+            center = np.zeros(len(names))
         else:
             with warnings.catch_warnings():   # an all-NaN feature gives NaN, set to 0 below
                 warnings.simplefilter("ignore", RuntimeWarning)
-                q25, center, q75 = np.nanpercentile(m, [25, 50, 75], axis=0)
-        center = np.nan_to_num(center)
-        spread = np.nan_to_num((q75 - q25) / 1.349)
-        return cls(list(names), center, np.maximum(spread, floors(names)))
+                center = np.nanmedian(m, axis=0)
+        return cls(list(names), np.nan_to_num(center), floors(names))
 
     def transform(self, matrix: np.ndarray) -> np.ndarray:
         z = (np.asarray(matrix, dtype=np.float64) - self.center) / self.scale
@@ -241,7 +240,11 @@ def classify(index: Index, vector: np.ndarray, names: list[str], top: int = 5,
 
 
 def index_key(files: list[Path], version: int) -> str:
-    h = hashlib.sha256(f"v{version}".encode())
+    """Names the cached index: the files, the fingerprint version and every
+    setting that shapes the index (a recalibrated paratune rebuilds it)."""
+    settings = (config.SIMILARITY_NOISE, config.SIMILARITY_CLIP, config.SIMILARITY_FEATURES,
+                config.UNKNOWN_SPREAD, config.UNKNOWN_MIN_DISTANCE)
+    h = hashlib.sha256(f"v{version} {settings!r}".encode())
     for f in files:
         st = f.stat()
         h.update(f"{f.name}:{st.st_size}:{st.st_mtime_ns}".encode())

@@ -35,3 +35,8 @@ def parse_time(text: str | None, origin: float | None = None) -> float | None:
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=timezone.utc)
     return dt.timestamp()
+
+
+def iso_utc(t: float) -> str:
+    """A time as the error messages show it: ISO 8601, UTC, to the second."""
+    return datetime.fromtimestamp(t, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")

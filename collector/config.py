@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import math
+import os
 import tomllib
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
@@ -17,8 +18,12 @@ from paratune.errors import ParatuneError
 
 COMPRESSIONS = ("none", "lz4", "zstd")
 MIN_INTERVAL = 0.1
-SECTIONS = ("record", "analyze", "live")
-"""Top-level tables of paratune.toml; the recorder reads ``[record]`` only."""
+SECTIONS = ("record",)
+"""Top-level tables of paratune.toml: the recorder's settings.  Anything else
+is refused rather than silently ignored."""
+SYSTEM_CONFIG = Path("/etc/paratune/paratune.toml")
+"""Read when no --config is given and it exists (every key is optional, so a
+node without it records with the defaults)."""
 
 
 @dataclass(frozen=True)
@@ -30,6 +35,7 @@ class Config:
     flush: float = 10.0                 # the most a crash can lose
     rotate: float = 3600.0              # segments start at wall-clock multiples of this
     top_n: int = 20
+    min_uid: int = 1000                 # every process of a uid from here up is recorded (people, not services)
     cmdline: bool = False
     compression: str = "zstd"
     proc_root: Path = Path("/proc")
@@ -39,7 +45,7 @@ class Config:
 
 
 _KIND = {"output": Path, "proc_root": Path, "sys_root": Path, "interval": float,
-         "duration": float, "flush": float, "rotate": float, "top_n": int,
+         "duration": float, "flush": float, "rotate": float, "top_n": int, "min_uid": int,
          "cmdline": bool, "compression": str, "buffer_limit": int, "prometheus": "address"}
 KEYS = tuple(f.name for f in fields(Config))
 
@@ -90,6 +96,8 @@ def validate(cfg: Config, source: dict[str, str] | None = None) -> Config:
         bad("rotate", f"({cfg.rotate:g} s) must be at least flush ({cfg.flush:g} s)")
     if cfg.top_n < 0:
         bad("top_n", f"must be 0 or more, not {cfg.top_n}")
+    if cfg.min_uid < 0:
+        bad("min_uid", f"must be 0 or more, not {cfg.min_uid}")
     if cfg.buffer_limit < 1:
         bad("buffer_limit", f"must be at least 1, not {cfg.buffer_limit}")
     if cfg.compression not in COMPRESSIONS:
@@ -159,9 +167,16 @@ def read_file(path: Path) -> dict:
     return values
 
 
-def load_config(path: Path | str | None = None, **overrides) -> Config:
-    """Defaults, then ``path`` (TOML), then the non-None ``overrides`` (command line)."""
+def load_config(path: Path | str | None = None, system: Path | None = None, **overrides) -> Config:
+    """Defaults, then ``path`` (TOML; without one ``system``, when it exists), then
+    the non-None ``overrides`` (command line).  Under systemd's StateDirectory=
+    the default output is that directory ($STATE_DIRECTORY)."""
     cfg, source = Config(), {}
+    if os.environ.get("STATE_DIRECTORY"):
+        cfg = replace(cfg, output=Path(os.environ["STATE_DIRECTORY"].split(":")[0]))
+        source["output"] = "$STATE_DIRECTORY"
+    if path is None and system is not None and system.exists():
+        path = system
     if path is not None:
         values = read_file(Path(path))
         cfg = replace(cfg, **values)

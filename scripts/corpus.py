@@ -25,6 +25,9 @@ APPS = ("lammps", "gromacs", "qe", "cp2k", "nwchem", "hpcc")
 """Real MPI applications (Debian packages)."""
 TOOLS = ("stress-cpu", "stress-vm", "stress-iomix", "fio", "iperf3")
 """Synthetic workloads, each a class of its own."""
+PERIODIC = ("sh -c 'while :; do stress-ng --cpu {ranks} -t 14 -q; "
+            "timeout 6 dd if=/dev/zero of=burst bs=1M count=100000 oflag=direct status=none; done'")
+"""A 20 s cycle of CPU load and a direct-I/O burst (the periodic node-day of benches/bench_analyze.py)."""
 HELD_OUT = ("nwchem", "hpcc", "stress-iomix")
 """Never in the database: the test set's runs of these must come back `unknown`."""
 BINARIES = {"lammps": "lmp", "gromacs": "gmx_mpi", "qe": "pw.x", "cp2k": "cp2k.psmp", "nwchem": "nwchem",
@@ -54,6 +57,8 @@ class Run:
             return ["stress-ng", "--iomix", str(r), "--temp-path", str(d), "-t", str(s + 5), "-q"]
         if self.app == "fio":
             return W.fio_cmd(d, s + 5) + [f"--numjobs={r}"]
+        if self.app == "periodic":
+            return ["sh", "-c", PERIODIC.format(ranks=r)[len("sh -c '"):-1]]
         if self.app == "iperf3":
             W.iperf3_server()
             return ["iperf3", "-c", W.NS_ADDR, "-t", str(s + 5), "-P", str(r)]
@@ -111,6 +116,7 @@ def test() -> list[Run]:
         if app in APPS and app not in HELD_OUT:
             runs.append(Run(f"test-{app}-renamed-2r-40s", app, 2, 40, rename=True))
     runs.append(Run("test-lammps-1r-300s", "lammps", 1, 300))
+    runs.append(Run("test-periodic-2r-120s", "periodic", 2, 120))
     return runs + _faulted("test", seed=2)
 
 

@@ -70,8 +70,8 @@ def detection_section(items) -> list[str]:
               "| run | fault | expected | onset | length | reported |", "|---|---|---|---|---|---|"]
     for it, f in faults:
         t0 = it.entry["workload_start"]
-        same = [f"{a.start - f['start']:+.0f} s" for a in found[it.name] if a.kind == f["expected"]]
-        lines.append(f"| {it.name} | {f['kind']} | {f['expected']} | +{f['start'] - t0:.0f} s | "
+        same = [f"{a.start - f['start']:+.0f} s" for a in found[it.name] if a.kind == E.faults.EXPECTED[f["kind"]]]
+        lines.append(f"| {it.name} | {f['kind']} | {E.faults.EXPECTED[f['kind']]} | +{f['start'] - t0:.0f} s | "
                      f"{f['end'] - f['start']:.0f} s | {', '.join(same) or '-'} |")
     return lines + [""]
 
@@ -101,7 +101,7 @@ def recognition_section(cal, test) -> list[str]:
         rows, named, behaviour, rejected = [], [], [], []
         for it in queries:
             app = it.entry["app"]
-            held = app in E.corpus.HELD_OUT
+            held = app not in stored                  # held out, or never recorded for the database
             lab_n, c_n = E.recognise(index, it, hide_name=False)
             lab_b, c_b = E.recognise(index, it, hide_name=True)
             if held:

@@ -85,14 +85,7 @@ def record(run: corpus.Run, out: Path) -> dict:
                                 start_new_session=True)
         pending, active, cpu, seen = list(injected), [], {}, set()
         while main.poll() is None and time.time() - t0 < run.length_s:
-            now = time.time() - t0
-            for f in [f for f in pending if now >= f.at]:
-                f.begin(scratch, main)
-                pending.remove(f)
-                active.append(f)
-            for f in [f for f in active if f.due()]:
-                f.finish()
-                active.remove(f)
+            F.advance(pending, active, time.time() - t0, scratch, main)
             seen.update(F._descendants(main.pid))
             cpu.update({p: _cpu_seconds({p}) for p in seen})    # kept after a rank exits
             time.sleep(0.2)

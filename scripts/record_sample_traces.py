@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import faults as F  # noqa: E402
 import workloads as W  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -33,56 +34,13 @@ PARATUNE = [sys.executable, "-m", "paratune.cli"]
 QUIET_S = 5
 
 
-def _leaker(d: Path, seconds: int, mib: int) -> list[str]:
-    script = d / "leaker.py"
-    script.write_text(W.LEAKER.format(seconds=seconds, mib=mib))
-    return [sys.executable, str(script)]
+SAMPLE_FAULTS = {"cpu_hog": "cpuoccupy", "memory_leak": "memleak", "io_saturation": "iobandwidth",
+                 "network_saturation": "netoccupy", "stall": "stall"}
+"""The anomaly kind each sample run is named for -> the scripts/faults.py fault that causes it."""
 
 
-class Fault:
-    """An injected fault: starts ``at`` seconds into the workload, lasts ``seconds``."""
-
-    def __init__(self, kind: str, at: int, seconds: int):
-        self.kind, self.at, self.seconds = kind, at, seconds
-        self.proc = None
-        self.stopped: list[int] = []
-        self.start = self.end = None
-
-    def begin(self, scratch: Path, main: subprocess.Popen):
-        self.start = time.time()
-        if self.kind == "cpu_hog":
-            self.proc = subprocess.Popen(["stress-ng", "--cpu", "1", "-t", str(self.seconds), "-q"])
-        elif self.kind == "memory_leak":
-            self.proc = subprocess.Popen(_leaker(scratch, self.seconds, 8))
-        elif self.kind == "io_saturation":
-            self.proc = subprocess.Popen(W.fio_cmd(scratch, self.seconds, "burst"),
-                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        elif self.kind == "network_saturation":
-            W.iperf3_server()
-            self.proc = subprocess.Popen(W.iperf3_cmd(self.seconds), stdout=subprocess.DEVNULL,
-                                         stderr=subprocess.DEVNULL)
-        elif self.kind == "stall":
-            out = subprocess.run(["pgrep", "-x", "lmp"], capture_output=True, text=True).stdout.split()
-            self.stopped = [int(p) for p in out]
-            for pid in self.stopped:
-                os.kill(pid, signal.SIGSTOP)
-
-    def finish(self):
-        if self.stopped:
-            for pid in self.stopped:
-                try:
-                    os.kill(pid, signal.SIGCONT)
-                except ProcessLookupError:
-                    pass
-        if self.proc is not None:
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-        self.end = time.time()
-
-    def record(self) -> dict:
-        return {"kind": self.kind, "start": self.start, "end": self.end}
+def _fault(kind: str, at: int, seconds: int) -> F.Fault:
+    return F.Fault(SAMPLE_FAULTS[kind], at, seconds)
 
 
 FAULT_RUNS = {  # name -> (lammps steps, faults as (kind, start s, seconds))
@@ -108,22 +66,10 @@ def record(name: str, argv_for, out: Path, faults=()) -> dict:
         time.sleep(QUIET_S)
         t0 = time.time()
         main = subprocess.Popen(argv, cwd=scratch, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        injected = [Fault(*f) for f in faults]
+        injected = [_fault(*f) for f in faults]
         pending, active = list(injected), []
         while main.poll() is None:
-            now = time.time() - t0
-            for f in list(pending):
-                if now >= f.at:
-                    f.begin(scratch, main)
-                    pending.remove(f)
-                    active.append(f)
-            for f in list(active):
-                if f.kind == "stall" and time.time() - f.start >= f.seconds:
-                    f.finish()
-                    active.remove(f)
-                elif f.proc is not None and f.proc.poll() is not None:
-                    f.finish()
-                    active.remove(f)
+            F.advance(pending, active, time.time() - t0, scratch, main)
             time.sleep(0.2)
         t1 = time.time()
         for f in active:
@@ -142,7 +88,7 @@ def record(name: str, argv_for, out: Path, faults=()) -> dict:
         os.chmod(out / f"{name}.arrow", 0o644)
         return {"name": name, "file": f"{name}.arrow", "command": " ".join(argv),
                 "workload_start": t0, "workload_end": t1,
-                "faults": [f.record() for f in injected]}
+                "faults": [dict(f.record(), kind=F.EXPECTED[f.kind], fault=f.kind) for f in injected]}
 
 
 def write_readme(out: Path, manifest: dict) -> None:

@@ -14,6 +14,9 @@ from numba import njit
 #   phase 0 quiet, 1 candidate (hot, not yet min_s long), 2 open event
 EVENT_STATE = 7
 NO_EVENT, OPENED, CLOSED = 0, 1, 2
+# slots of the event state, for callers outside the kernels (the live view)
+EV_PHASE, EV_START_I, EV_LAST_WARM_I, EV_PEAK, EV_PEAK_I, EV_START_T, EV_LAST_WARM_T = range(EVENT_STATE)
+EV_OPEN = 2.0                     # EV_PHASE of an event that has become an anomaly
 
 
 @njit(cache=True)

@@ -12,8 +12,14 @@ BOTTLENECK_COLOURS = {"compute-bound": "green", "memory-bound": "magenta", "io-b
                       "network-bound": "cyan", "idle": "grey50", "mixed": "white"}
 
 
-def hms(t: float) -> str:
-    return datetime.fromtimestamp(t, tz=timezone.utc).strftime("%H:%M:%S")
+def hms(t: float, dated: bool = False) -> str:
+    """A UTC time of day; with ``dated`` (a table that spans days) the date too."""
+    return datetime.fromtimestamp(t, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S" if dated else "%H:%M:%S")
+
+
+def spans_days(start: float, end: float) -> bool:
+    """Whether UTC times from ``start`` to ``end`` fall on more than one day."""
+    return int(start // 86400) != int(end // 86400)
 
 
 def span(seconds: float) -> str:

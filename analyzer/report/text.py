@@ -10,7 +10,7 @@ from rich.table import Table
 from rich.text import Text
 
 from analyzer.analysis import Analysis, gap_seconds, key_series
-from analyzer.report.format import BOTTLENECK_COLOURS, PHASE_COLOURS, hms, human_bytes, span
+from analyzer.report.format import BOTTLENECK_COLOURS, PHASE_COLOURS, hms, human_bytes, span, spans_days
 
 SPARK = "▁▂▃▄▅▆▇█"
 
@@ -55,9 +55,13 @@ def _characterization(a: Analysis) -> Panel:
 def _timeline(a: Analysis, width: int) -> Group:
     d = a.derived
     total = max(d.t[-1] - d.t[0] + d.interval_s, 1e-9)
+    dated = spans_days(d.t[0], d.t[-1])
     bar = Text()
     used = 0
     for k, p in enumerate(a.phases):
+        missing = max(round((p.start - d.t[0]) / total * width) - used, 0)     # a gap: no phase
+        bar.append(" " * missing)
+        used += missing
         cells = round((p.end - d.t[0]) / total * width) - used if k < len(a.phases) - 1 else width - used
         cells = max(cells, 0)
         used += cells
@@ -66,7 +70,7 @@ def _timeline(a: Analysis, width: int) -> Group:
     for col in ("#", "start", "end", "length", "phase", "bottleneck", "evidence"):
         table.add_column(col, overflow="fold")
     for k, p in enumerate(a.phases, 1):
-        table.add_row(str(k), hms(p.start), hms(p.end), span(p.duration_s),
+        table.add_row(str(k), hms(p.start, dated), hms(p.end, dated), span(p.duration_s),
                       Text(p.label, style=PHASE_COLOURS.get(p.label, "white")),
                       Text(p.bottleneck, style=BOTTLENECK_COLOURS.get(p.bottleneck, "white")), p.evidence)
     return Group(Text("phases", style="bold"), bar, table)
@@ -90,10 +94,11 @@ def _anomalies(a: Analysis):
     if not a.anomalies:
         return Text("anomalies: none found", style="green")
     t = Table(title="anomalies", title_justify="left", title_style="bold red")
+    dated = spans_days(a.derived.t[0], a.derived.t[-1])
     for col in ("kind", "start", "end", "length", "score", "what happened"):
         t.add_column(col, overflow="fold")
     for x in a.anomalies:
-        t.add_row(Text(x.kind, style="red"), hms(x.start), hms(x.end),
+        t.add_row(Text(x.kind, style="red"), hms(x.start, dated), hms(x.end, dated),
                   span(x.end - x.start + a.derived.interval_s), f"{x.score:.1f}", x.message)
     return t
 

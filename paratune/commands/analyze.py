@@ -26,8 +26,9 @@ from paratune.files import output_file
 def add_arguments(p):
     p.add_argument("paths", nargs="+", metavar="PATH", help="trace files or directories")
     p.add_argument("--job", help="analyse only the span and processes of this job id")
-    p.add_argument("--from", dest="start", metavar="T", help="first time to include")
-    p.add_argument("--to", dest="end", metavar="T", help="last time to include")
+    p.add_argument("--from", dest="start", metavar="T",
+                   help="first time to include: ISO 8601 (UTC unless it names a zone), epoch s or +N[smhd]")
+    p.add_argument("--to", dest="end", metavar="T", help="last time to include, same forms")
     p.add_argument("--json", action="store_true", help="print one JSON document (docs/analyze-json.md)")
     p.add_argument("--plot", metavar="FILE", help="write key metrics with phases and anomalies (.png or .html)")
     fleet = p.add_argument_group("fleets (many hosts)")
@@ -35,7 +36,7 @@ def add_arguments(p):
     fleet.add_argument("--workers", type=int, metavar="N", help="local worker processes (default: all cores)")
     fleet.add_argument("--scheduler", metavar="ADDRESS",
                        help="run on this Dask scheduler (tcp://host:8786) instead of local workers")
-    fleet.add_argument("--out", metavar="FILE.parquet",
+    fleet.add_argument("-o", "--output", "--out", dest="out", metavar="FILE.parquet",
                        help="also write the node table here (jobs, outliers, anomalies next to it)")
     fleet.add_argument("--cache", metavar="DIR", type=Path,
                        help="keep node-day summaries here (default $PARATUNE_CACHE/fleet, else "

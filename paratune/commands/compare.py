@@ -1,7 +1,7 @@
 """Compare two runs, or a run against an application's history in the database.
 
-  paratune compare A.arrow B.arrow        which characteristics differ, with effect sizes, phase by phase
-  paratune compare A.arrow --app LAMMPS   the run against the stored runs labelled LAMMPS
+  paratune compare A.arrow B.arrow        how B differs from A (the reference), with effect sizes, phase by phase
+  paratune compare A.arrow --app LAMMPS   the run against the stored runs labelled LAMMPS (the reference)
 """
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ def add_arguments(p):
     p.add_argument("--app", metavar="APP", help="compare A with the stored runs of this application")
     p.add_argument("--db", type=Path, help="database directory (with --app)")
     p.add_argument("--all", action="store_true", help="show every metric, not only significant differences")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="print one JSON document")
 
 
 def _one(path):
@@ -51,9 +51,11 @@ def run(args) -> int:
     from rich.console import Console
     from rich.table import Table
     console = Console()
-    other = f"history of {args.app} ({result['runs']} runs, medians)" if args.app else str(args.b)
-    console.print(f"[bold]A[/] {args.a}: {result['duration_a']:.0f} s, {result['bottleneck_a']}\n"
-                  f"[bold]B[/] {other}: {result['duration_b']:.0f} s, {result['bottleneck_b']}")
+    ref, other = ((f"history of {args.app} ({result['runs']} runs, medians)", str(args.a)) if args.app
+                  else (str(args.a), str(args.b)))
+    console.print(f"[bold]A[/] (reference) {ref}: {result['duration_a']:.0f} s, {result['bottleneck_a']}\n"
+                  f"[bold]B[/] {other}: {result['duration_b']:.0f} s, {result['bottleneck_b']}; "
+                  "changes are B relative to A")
     if result.get("aligned_phases"):
         console.print("aligned phases: " + ", ".join(f"A{p['a']}↔B{p['b']} {p['label']}"
                                                      for p in result["aligned_phases"]))

@@ -6,24 +6,31 @@
   paratune db remove ID
   paratune db classify TRACE [--json]                 the nearest known applications, or `unknown`
   paratune db history APP [--plot F.png|F.html]       how an application's runs evolved
-  paratune db report [--out FILE.parquet]             site summary by application and bottleneck
+  paratune db report [-o FILE.parquet]                site summary by application and bottleneck
 
-The database is a directory of Parquet files (--db, default
+The database is a directory of Parquet files (--db DIR before or after the
+action; default $PARATUNE_DB, which a site sets for a shared one, else
 $XDG_DATA_HOME/paratune/db); polars and DuckDB read it directly.
 """
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from analyzer.report.strict_json import dumps
 from paratune.errors import ParatuneError
 
 
+DB_HELP = ("database directory (default: $PARATUNE_DB, else $XDG_DATA_HOME/paratune/db); "
+           "before or after the action")
+
+
 def add_arguments(p):
+    p.add_argument("--db", type=Path, metavar="DIR", help=DB_HELP)
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--db", type=Path, metavar="DIR",
-                        help="database directory (default: $XDG_DATA_HOME/paratune/db)")
+    # SUPPRESS: when given only before the action, the action's parser must not reset it to None
+    common.add_argument("--db", type=Path, metavar="DIR", default=argparse.SUPPRESS, help=DB_HELP)
     sub = p.add_subparsers(dest="action", metavar="ACTION", parser_class=type(p))
     sub.required = True
 
@@ -31,27 +38,28 @@ def add_arguments(p):
         return sub.add_parser(name, help=help_, parents=[common])
 
     a = action("add", "store the fingerprint of each run (trace or directory of one host)")
-    a.add_argument("paths", nargs="+", metavar="TRACE")
+    a.add_argument("paths", nargs="+", metavar="TRACE", help="trace files or directories, one run each")
     a.add_argument("--label", help="the application's name, e.g. LAMMPS")
     a.add_argument("--job", help="store this job only (all its nodes' traces)")
     ls = action("list", "the stored runs")
-    ls.add_argument("--label")
-    ls.add_argument("--json", action="store_true")
+    ls.add_argument("--label", metavar="APP", help="only the runs of this application")
+    ls.add_argument("--json", action="store_true", help="print the runs as JSON")
     sh = action("show", "one stored run")
-    sh.add_argument("id")
-    sh.add_argument("--json", action="store_true")
-    action("remove", "delete one stored run").add_argument("id")
+    sh.add_argument("id", help="the run's id (db list)")
+    sh.add_argument("--json", action="store_true", help="print the run as JSON")
+    action("remove", "delete one stored run").add_argument("id", help="the run's id (db list)")
     c = action("classify", "recognise the application of a run")
-    c.add_argument("paths", nargs="+", metavar="TRACE")
-    c.add_argument("--job")
-    c.add_argument("--json", action="store_true")
+    c.add_argument("paths", nargs="+", metavar="TRACE", help="trace files or directories, one run each")
+    c.add_argument("--job", metavar="ID", help="classify this job (all its nodes' traces)")
+    c.add_argument("--json", action="store_true", help="print the verdicts as JSON")
     h = action("history", "how an application's runs evolved")
-    h.add_argument("label", metavar="APP")
+    h.add_argument("label", metavar="APP", help="the application's label")
     h.add_argument("--plot", metavar="FILE.png|FILE.html", help="also draw duration and CPU busy per run")
-    h.add_argument("--json", action="store_true")
+    h.add_argument("--json", action="store_true", help="print the runs as JSON")
     r = action("report", "site summary")
-    r.add_argument("--out", type=Path, metavar="FILE.parquet", help="also write the summary as Parquet")
-    r.add_argument("--json", action="store_true")
+    r.add_argument("-o", "--output", "--out", dest="out", type=Path, metavar="FILE.parquet",
+                   help="also write the summary as Parquet")
+    r.add_argument("--json", action="store_true", help="print the summary as JSON")
 
 
 def _analyses(paths, job=None):
@@ -72,19 +80,23 @@ def _add(db, args):
         rows = [job_record(analyze_job(args.job, analyses), args.label)]
     else:
         rows = [record_of(a, args.label) for a in analyses]
+    for row in rows:
+        if not row.get("finished", True):
+            print(f"warning: {row['source']} is still being written (.part): storing the run as it is now",
+                  file=sys.stderr)
     ids = db.add(rows)
     for rid, row in zip(ids, rows):
-        print(f"added {rid}  {row['label'] or '(no label)'}  {row['hosts'][0]}  "
-              f"{row['duration_s']:.0f} s  {row['bottleneck']}")
+        what = f"{row['label'] or '(no label)'}  {row['hosts'][0]}  {row['duration_s']:.0f} s  {row['bottleneck']}"
+        print(f"added {rid}  {what}" if rid else f"already stored: {what} ({row['source']})")
     return 0
 
 
 def _list(db, args):
     import polars as pl
     from rich.console import Console
-    from rich.table import Table
 
     from analyzer.report.format import iso
+    from analyzer.report.table import show
     df = db.table(["id", "label", "job", "user", "hosts", "start", "duration_s", "bottleneck",
                    "cpu_busy_pct", "anomalies"])
     if args.label:
@@ -93,14 +105,12 @@ def _list(db, args):
     if args.json:
         print(dumps([dict(r, start=iso(r["start"])) for r in df.to_dicts()]))
         return 0
-    t = Table(title=f"{df.height} run(s) in {db.path}", title_justify="left")
-    for col in ("id", "label", "job", "user", "hosts", "start", "duration", "bottleneck", "CPU busy", "anomalies"):
-        t.add_column(col)
-    for r in df.iter_rows(named=True):
-        t.add_row(r["id"], r["label"] or "", r["job"] or "", r["user"] or "", ",".join(r["hosts"] or []),
-                  iso(r["start"]) or "", f"{r['duration_s']:.0f} s", r["bottleneck"],
-                  f"{r['cpu_busy_pct']:.0f}%", str(r["anomalies"]))
-    Console().print(t)
+    show(Console(), f"{df.height} run(s) in {db.path}",
+         [(c, "left") for c in ("id", "label", "job", "user", "hosts", "start", "duration", "bottleneck",
+                                "CPU busy", "anomalies")],
+         [(r["id"], r["label"] or "", r["job"] or "", r["user"] or "", ",".join(r["hosts"] or []),
+           iso(r["start"]) or "", f"{r['duration_s']:.0f} s", r["bottleneck"], f"{r['cpu_busy_pct']:.0f}%",
+           str(r["anomalies"])) for r in df.iter_rows(named=True)])
     return 0
 
 

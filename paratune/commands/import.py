@@ -26,13 +26,15 @@ def add_arguments(p):
     t = sub.add_parser("tacc-stats", help="TACC Stats raw files (gzipped or not) or directories of them")
     t.add_argument("paths", nargs="+", metavar="PATH", help="raw stats files or directories (searched recursively)")
     t.add_argument("--accounting", metavar="FILE", help="tacc_jobs_completed: attach user and job times")
-    t.add_argument("--out", default="paratune-traces", metavar="DIR", help="output directory (default %(default)s)")
+    t.add_argument("-o", "--output", "--out", dest="out", default="paratune-traces", metavar="DIR",
+                   help="output directory (default %(default)s)")
     c = sub.add_parser("pcp", help="Performance Co-Pilot pmlogger archives (read with pmdumplog)")
     c.add_argument("paths", nargs="+", metavar="ARCHIVE",
                    help="archive base names (X for X.0, X.meta, X.index), any of their files, or directories")
     c.add_argument("--job", metavar="ID", help="the batch job the archives belong to "
                    "(default: from job-<ID>-... archive names)")
-    c.add_argument("--out", default="paratune-traces", metavar="DIR", help="output directory (default %(default)s)")
+    c.add_argument("-o", "--output", "--out", dest="out", default="paratune-traces", metavar="DIR",
+                   help="output directory (default %(default)s)")
 
 
 def _read_all(inputs, read_one, progress, task) -> list:

@@ -10,7 +10,9 @@ the segment ends.  SIGTERM/SIGINT stop cleanly, SIGHUP starts a new file.
 (node_exporter's metric names where they overlap; docs/prometheus.md).  A bare
 port listens on 127.0.0.1 only; give 0.0.0.0:PORT to open it to the network.
 
-Settings come from the [record] table of --config, then from the options.
+Settings: defaults, then the [record] table of --config (without it,
+/etc/paratune/paratune.toml when it exists), then the options.  Under
+systemd's StateDirectory= the default output is that directory.
 """
 from __future__ import annotations
 
@@ -18,13 +20,13 @@ import logging
 import os
 import sys
 
-from collector.config import COMPRESSIONS, Config, load_config
+from collector.config import COMPRESSIONS, SYSTEM_CONFIG, Config, load_config
 
 
 def add_arguments(parser) -> None:
     d = Config()
     parser.add_argument("--output", "-o", metavar="DIR",
-                        help=f"where trace files go (default: ./{d.output})")
+                        help=f"where trace files go (default: $STATE_DIRECTORY under systemd, else ./{d.output})")
     parser.add_argument("--interval", "-i", type=float, metavar="S",
                         help=f"seconds between samples, at least 0.1 (default: {d.interval:g})")
     parser.add_argument("--duration", "-d", type=float, metavar="S",
@@ -33,9 +35,12 @@ def add_arguments(parser) -> None:
                         help=f"seconds between writes to disk: the most a crash loses (default: {d.flush:g})")
     parser.add_argument("--rotate", type=float, metavar="S",
                         help=f"seconds per file; files also change at UTC midnight (default: {d.rotate:g})")
-    parser.add_argument("--top", type=int, metavar="N", dest="top_n",
+    parser.add_argument("--top-n", "--top", type=int, metavar="N", dest="top_n",
                         help=f"besides every process of non-system users, record the N busiest others "
                              f"(default: {d.top_n})")
+    parser.add_argument("--min-uid", type=int, metavar="UID", dest="min_uid",
+                        help=f"record every process of users from this uid up (default: {d.min_uid}; 0: every "
+                             "process, e.g. for jobs run as root)")
     parser.add_argument("--cmdline", action="store_true", default=None,
                         help="record command lines (secrets redacted); off by default")
     parser.add_argument("--compression", choices=COMPRESSIONS,
@@ -43,7 +48,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--prometheus", metavar="[HOST:]PORT",
                         help="serve the latest sample as Prometheus metrics at http://HOST:PORT/metrics "
                              "(HOST defaults to 127.0.0.1: this node only)")
-    parser.add_argument("--config", metavar="FILE.toml", help="read settings from this TOML file")
+    parser.add_argument("--config", metavar="FILE.toml",
+                        help=f"read settings from this TOML file (default: {SYSTEM_CONFIG} if it exists)")
     parser.add_argument("--proc-root", metavar="DIR", help="read /proc from here (default: /proc)")
     parser.add_argument("--sys-root", metavar="DIR", help="read /sys from here (default: /sys)")
 
@@ -63,9 +69,9 @@ def _setup_logging() -> None:
 def run(args) -> int:
     from collector.daemon import Recorder
 
-    config = load_config(args.config, output=args.output, interval=args.interval,
+    config = load_config(args.config, SYSTEM_CONFIG, output=args.output, interval=args.interval,
                          duration=args.duration, flush=args.flush, rotate=args.rotate,
-                         top_n=args.top_n, cmdline=args.cmdline, compression=args.compression,
+                         top_n=args.top_n, min_uid=args.min_uid, cmdline=args.cmdline, compression=args.compression,
                          proc_root=args.proc_root, sys_root=args.sys_root, prometheus=args.prometheus)
     _setup_logging()
     return Recorder(config).run()

@@ -501,3 +501,20 @@ def test_phase_trend_from_prefix_sums_equals_least_squares(seed):
         assert run.slope_per_min("m", a, b) == pytest.approx(slope_per_min_ref(t[a:b], x[a:b]),
                                                              rel=1e-6, abs=1e-6), (a, b)
     assert run.slope_per_min("absent", 0, n) == 0.0
+
+
+def test_a_long_gap_ends_a_phase_and_belongs_to_no_phase():
+    """A host that stopped recording for nine days: the samples either side are
+    phases of their own, even with the same label, and no phase spans the gap."""
+    from analyzer.derive import Gap
+    t, m = synthetic_run([("compute", 300), ("compute", 300)], seed=3)
+    t = t.copy()
+    t[300:] += 9 * 86400.0
+    d = SimpleNamespace(t=t, interval_s=1.0, metrics=m, gaps=[Gap(299, float(t[299]), float(t[300]))])
+    ph = find_phases(d)
+    assert [p.label for p in ph] == ["compute", "compute"]
+    assert ph[0].end == t[299] + 1.0 and ph[1].start == t[300]
+    assert sum(p.duration_s for p in ph) == 600.0
+    short = SimpleNamespace(t=np.r_[t[:300], t[300:] - 9 * 86400.0 + 2.0], interval_s=1.0, metrics=m,
+                            gaps=[Gap(299, float(t[299]), float(t[299]) + 3.0)])
+    assert len(find_phases(short)) == 1          # a two-second hiccup is not a break

@@ -20,6 +20,10 @@ FAULTS = {k: v for k, v in MANIFEST.items() if v.get("faults")}
 QUIET = [k for k in ("lammps-clean", "lammps-clean-long", "lammps-clean-long-2", "lammps", "lammps-2", "gromacs", "hpcc",
                       "stress-cpu") if k in MANIFEST]
 SLACK_S = 20
+UNINTENDED = {"lammps-clean-long": {("cpu_hog", "python")}}
+"""Real hogs recorded by accident: python processes that took ~53 % of a core for
+~10 s twice during lammps-clean-long (something else ran on the VM).  A hog of
+10 s is within the detection contract (docs/evaluation.md), so it is reported."""
 
 
 def _analysis(name):
@@ -44,7 +48,8 @@ def test_injected_fault_is_reported_with_its_kind(name):
 @pytest.mark.parametrize("name", QUIET)
 def test_clean_compute_runs_are_quiet(name):
     _, a = _analysis(name)
-    assert a.anomalies == [], [(x.kind, x.message) for x in a.anomalies]
+    found = [(x.kind, x.process) for x in a.anomalies]
+    assert set(found) == UNINTENDED.get(name, set()), [(x.kind, x.message) for x in a.anomalies]
     assert a.characterization.label == "compute-bound"
 
 

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from analyzer import config
 from analyzer.kernels._nearest import _lower_bounds, _quantize, _rms_distances
-from analyzer.nearest import STEP, nearest_labels
+from analyzer.nearest import nearest_labels, step
 from analyzer.behaviour import FEATURES as BEHAVIOUR
 from analyzer.similarity import (INDEX_FORMAT, Index, Scaler, classify, fisher_select, floors, label_radii,
                                  threshold_of, usable)
@@ -32,8 +32,8 @@ SHAPES = [(0, 5), (1, 1), (7, 3), (200, 48), (5, 0)]
 
 
 def _bounds(codes, err, q, cmds=NO_CMD, cmd=-1, penalty=0.0, kernel=_lower_bounds):
-    qc, qe = _quantize(q[None, :], STEP)
-    return kernel(codes, err, qc[0], qe[0], STEP, cmds, cmd, penalty)
+    qc, qe = _quantize(q[None, :], step())
+    return kernel(codes, err, qc[0], qe[0], step(), cmds, cmd, penalty)
 
 
 @pytest.mark.parametrize("n, f", SHAPES)
@@ -46,8 +46,8 @@ def test_rms_distances_match_reference(n, f):
 @pytest.mark.parametrize("n, f", SHAPES)
 def test_quantize_matches_reference(n, f):
     m = _rows(n, f, n + f, nan=True)
-    codes, err = _quantize(m, STEP)
-    ref_codes, ref_err = naive.quantize(m, STEP)
+    codes, err = _quantize(m, step())
+    ref_codes, ref_err = naive.quantize(m, step())
     np.testing.assert_array_equal(codes, ref_codes)
     np.testing.assert_allclose(err, ref_err, rtol=1e-9)
 
@@ -56,7 +56,7 @@ def test_quantize_matches_reference(n, f):
 @pytest.mark.parametrize("penalty", [0.0, 1.0])
 def test_lower_bounds_match_reference_and_stay_below_distances(n, f, penalty):
     m, q = np.clip(_rows(n, f, n + f, nan=True), -6, 6), _rows(1, f, 7)[0]
-    codes, err = _quantize(m, STEP)
+    codes, err = _quantize(m, step())
     cmds = (np.arange(n) % 2).astype(np.int32)
     lb = _bounds(codes, err, q, cmds, 1, penalty)
     np.testing.assert_allclose(lb, _bounds(codes, err, q, cmds, 1, penalty, naive.lower_bounds), rtol=1e-8)
@@ -68,7 +68,7 @@ def test_lower_bounds_match_reference_and_stay_below_distances(n, f, penalty):
 
 def test_lower_bounds_of_a_nan_query_are_zero():
     m = _rows(4, 3, 1)
-    codes, err = _quantize(m, STEP)
+    codes, err = _quantize(m, step())
     q = np.array([np.nan, 0, 0], dtype=np.float32)
     assert list(_bounds(codes, err, q)) == [0.0] * 4
 
@@ -80,12 +80,12 @@ def test_bound_never_exceeds_the_exact_distance(f, seed, spread):
     rng = np.random.default_rng(seed)
     q = np.clip(rng.normal(0, 3, f), -6, 6).astype(np.float32)
     m = np.clip(q + rng.normal(0, spread, (64, f)), -6, 6).astype(np.float32)
-    codes, err = _quantize(m, STEP)
+    codes, err = _quantize(m, step())
     assert np.all(_bounds(codes, err, q) <= naive.rms_distances(m, q))
 
 
 def _search(m, q, labels, top=5, cmds=None, cmd=-1, penalty=0.0):
-    codes, err = _quantize(m, STEP)
+    codes, err = _quantize(m, step())
     return nearest_labels(m, codes, err, q, labels, int(labels.max()) + 1 if len(labels) else 0, top,
                           cmds, cmd, penalty)
 
@@ -172,8 +172,8 @@ def test_scaler_floors_quiet_features_and_clips():
     names = ["shape.net_per_cpu", "shape.cpu_acf1"]
     m = np.array([[0.0, 0.1], [0.0, -0.1], [0.0, 0.0]])
     s = Scaler.fit(m, names)
-    assert s.scale[0] == config.SIMILARITY_FLOORS["shape.net_per_cpu"]
-    assert s.scale[1] == pytest.approx(max(config.SIMILARITY_FLOORS["shape.cpu_acf1"], 0.1 / 1.349))
+    assert s.scale[0] == config.SIMILARITY_NOISE["shape.net_per_cpu"]
+    assert s.scale[1] == pytest.approx(max(config.SIMILARITY_NOISE["shape.cpu_acf1"], 0.1 / 1.349))
     z = s.transform(np.array([[0.01, np.nan], [1e3, 100.0]]))
     assert abs(z[0, 0]) < 0.2 and z[0, 1] == 0.0            # a trickle of traffic is nothing; NaN is "typical"
     assert z[1, 0] == config.SIMILARITY_CLIP and z[1, 1] == config.SIMILARITY_CLIP
@@ -184,8 +184,8 @@ def test_only_behaviour_features_are_compared():
     behaviour features (shares, intensities, per rank) are compared."""
     names = ["run.duration_s", "cpu_busy_pct.mean", "shape.user_share", "run.top1_share", "shape.rss_per_rank"]
     assert [names[i] for i in usable(names)] == ["shape.user_share", "shape.rss_per_rank"]
-    assert set(config.SIMILARITY_FLOORS) == set(BEHAVIOUR)
-    assert floors(["shape.user_share"])[0] == config.SIMILARITY_FLOORS["shape.user_share"]
+    assert set(config.SIMILARITY_NOISE) == set(BEHAVIOUR)
+    assert floors(["shape.user_share"])[0] == config.SIMILARITY_NOISE["shape.user_share"]
 
 
 def test_fisher_select_prefers_separating_columns():

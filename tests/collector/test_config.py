@@ -36,18 +36,36 @@ cmdline = true
 compression = "lz4"
 proc_root = "/host/proc"
 buffer_limit = 100
-
-[analyze]
-anything = "belongs to another command"
+min_uid = 0
 """)
     cfg = load_config(path)
     assert cfg.output == Path("/var/lib/paratune") and cfg.interval == 2.0
     assert isinstance(cfg.interval, float) and cfg.flush == 30.0 and cfg.rotate == 7200.0
     assert cfg.top_n == 5 and cfg.cmdline is True and cfg.compression == "lz4"
-    assert cfg.proc_root == Path("/host/proc") and cfg.buffer_limit == 100
+    assert cfg.proc_root == Path("/host/proc") and cfg.buffer_limit == 100 and cfg.min_uid == 0
     cfg = load_config(path, interval=5.0, output="/tmp/x", top_n=None, compression="none")
     assert cfg.interval == 5.0 and cfg.output == Path("/tmp/x") and cfg.top_n == 5
     assert cfg.compression == "none"
+
+
+def test_tables_nothing_reads_are_refused(tmp_path):
+    """An [analyze] or [live] table would be accepted and never read: refused instead."""
+    with pytest.raises(ParatuneError, match="unknown key 'analyze'"):
+        load_config(write(tmp_path, "[record]\ninterval = 1\n[analyze]\nx = 1\n"))
+
+
+def test_system_file_and_state_directory(tmp_path, monkeypatch):
+    """The unit's case: no --config, /etc/paratune/paratune.toml if it exists, output
+    from systemd's $STATE_DIRECTORY unless the file or the command line says otherwise."""
+    monkeypatch.setenv("STATE_DIRECTORY", str(tmp_path / "state"))
+    assert load_config(None, tmp_path / "absent.toml").output == tmp_path / "state"
+    system = write(tmp_path, "[record]\ninterval = 2\n")
+    cfg = load_config(None, system)
+    assert cfg.interval == 2.0 and cfg.output == tmp_path / "state"
+    assert load_config(None, system, output="/x").output == Path("/x")
+    other = tmp_path / "other.toml"
+    other.write_text('[record]\noutput = "/from/file"\n')
+    assert load_config(other, system).output == Path("/from/file") and load_config(other, system).interval == 1.0
 
 
 def test_example_file_loads():

@@ -73,6 +73,14 @@ def test_idle_root_processes_drop_out_once_cpu_deltas_exist():
     assert set(rows) == {2101, 2102, 2200, 2201, 2500}
 
 
+def test_min_uid_zero_keeps_idle_root_processes():
+    """A site whose jobs run as root sets min_uid = 0: their idle processes stay."""
+    t = ProcessTable(str(EL7), top_n=20, min_uid=0)
+    t.sample()
+    rows = by_pid(t.sample())
+    assert {2300, 2301, 1} <= set(rows) and 2400 not in rows     # nobody stays a system account
+
+
 def test_top_n_limits_the_busy_ones():
     rows = by_pid(ProcessTable(str(EL7), top_n=1, min_uid=10**6).sample())
     assert set(rows) == {2102}                           # the busiest: 52800 ticks

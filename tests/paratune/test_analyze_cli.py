@@ -114,6 +114,14 @@ def test_bad_arguments(args, tmp_path):
     assert len(r.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.skipif(not TRACES, reason="no sample traces in sample_traces/")
+def test_an_empty_window_says_why():
+    r = paratune("analyze", TRACES[0], "--from", "+30s", "--to", "+10s")
+    assert r.returncode == 2 and "--to (" in r.stderr and "is before --from" in r.stderr
+    r = paratune("analyze", TRACES[0], "--from", "+100000")
+    assert r.returncode == 2 and "the traces span " in r.stderr
+
+
 def test_unwritable_plot_leaves_nothing(tmp_path):
     if not TRACES:
         pytest.skip("no sample traces in sample_traces/")

@@ -103,3 +103,43 @@ def test_bad_database_paths(tmp_path):
     assert r.returncode != 0 and len(r.stderr.strip().splitlines()) == 1
     r = paratune("db", "classify", trace("lammps"), "--db", tmp_path / "empty")
     assert r.returncode != 0 and "empty" in r.stderr
+
+
+def test_the_same_run_is_stored_once(tmp_path):
+    """Added twice (even under another label): 'already stored', one row, its source recorded."""
+    d = tmp_path / "db"
+    first = paratune("db", "add", trace("lammps"), "--label", "LAMMPS", "--db", d)
+    again = paratune("db", "add", trace("lammps"), "--label", "other", "--db", d)
+    assert first.returncode == again.returncode == 0, again.stderr
+    assert first.stdout.startswith("added ") and again.stdout.startswith("already stored: ")
+    rows = json.loads(paratune("db", "list", "--db", d, "--json").stdout)
+    assert [r["label"] for r in rows] == ["LAMMPS"]
+    from analyzer.database import Database
+    assert Database(d).table(["source"])["source"].to_list() == [str(trace("lammps"))]
+
+
+@pytest.mark.skipif(not (trace("lammps-clean").exists() and trace("lammps-cpu_hog").exists()),
+                    reason="fault recordings not in sample_traces/")
+def test_compare_reports_b_relative_to_a():
+    """Clean (A, the reference) -> CPU hog (B): CPU pressure went up, and says so."""
+    r = paratune("compare", trace("lammps-clean"), trace("lammps-cpu_hog"), "--json")
+    assert r.returncode == 0, r.stderr
+    psi = next(d for d in json.loads(r.stdout)["differences"]
+               if d["scope"] == "run" and d["metric"] == "psi_cpu_some_pct")
+    assert psi["b"] > psi["a"] and psi["relative"] > 0 and psi["effect"] > 0 and psi["significant"]
+    from analyzer import config
+    floor = config.COMPARE_FLOOR_FRACTION * config.FINGERPRINT_METRICS["psi_cpu_some_pct"]
+    assert psi["relative"] == pytest.approx((psi["b"] - psi["a"]) / max(abs(psi["a"]), floor), rel=1e-3)
+
+
+def test_list_through_a_pipe_is_whole_and_tab_separated(db):
+    """Not a terminal (a pipe, cron mail, a log): every value whole, however narrow COLUMNS is."""
+    r = subprocess.run([sys.executable, "-m", "paratune.cli", "db", "list", "--db", str(db)], capture_output=True,
+                       text=True, cwd=ROOT, timeout=300, env=dict(os.environ, COLUMNS="40"))
+    lines = r.stdout.splitlines()
+    assert lines[0].split("\t") == ["id", "label", "job", "user", "hosts", "start", "duration", "bottleneck",
+                                    "CPU busy", "anomalies"]
+    rows = [line.split("\t") for line in lines[1:]]
+    stored = json.loads(paratune("db", "list", "--db", db, "--json").stdout)
+    assert len(rows) == len(stored) >= 5 and all(len(x) == 10 for x in rows)
+    assert all(len(x[5]) == len("2026-11-22T03:38:18+00:00") and "…" not in line for x, line in zip(rows, lines[1:]))

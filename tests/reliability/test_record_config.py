@@ -35,6 +35,8 @@ ARGS = [
     (["--duration", "-3"], "duration must be positive"),
     (["--rotate", "-60"], "rotate"),
     (["--top", "-1"], "top_n must be 0 or more"),
+    (["--top-n", "-1"], "top_n must be 0 or more"),
+    (["--min-uid", "-1"], "min_uid must be 0 or more"),
     (["--compression", "gzip"], "invalid choice"),
     (["--config", "{tmp}/missing.toml"], "does not exist"),
     (["--config", "{tmp}"], "cannot read config file"),

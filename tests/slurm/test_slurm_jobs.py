@@ -97,6 +97,12 @@ def test_paratune_jobs_lists_them(recorded):
     assert row["nodes"] == 1 and row["user"] == "root"
     assert 0.0005 < row["cpu_hours"] < 0.01      # ~8 s of one core
     assert row["peak_rss_node"] > 0
+    for extra, expect in ((["--user", "root"], True), (["--user", "nobody-here"], False),
+                          (["--to", "+0s"], False)):
+        r = subprocess.run([sys.executable, "-m", "paratune.cli", "jobs", str(out), "--json", *extra],
+                           capture_output=True, text=True, cwd=ROOT, timeout=120)
+        assert r.returncode == 0, r.stderr
+        assert (retitled in {row["job"] for row in json.loads(r.stdout)}) == expect, extra
 
 
 def test_analyze_one_job(recorded):
@@ -108,3 +114,4 @@ def test_analyze_one_job(recorded):
     assert doc["trace"]["job"] == retitled and doc["run"]["job"] == retitled
     assert 6 <= doc["trace"]["duration_s"] <= 14
     assert doc["processes"][0]["comm"].startswith("stress-ng")
+    assert {p["job"] for p in doc["processes"]} == {retitled}      # not the recorder, not slurmctld

@@ -1,0 +1,76 @@
+"""Regression tests on real recordings of the cases fixed thresholds used to miss
+(corpus/, recorded by scripts/record_corpus.py): a stall 10 s into a run, a 10 s
+CPU hog, a short leak, and a renamed binary that must still be recognised by
+its behaviour against the calibration set's database."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from analyzer.analysis import analyze_trace
+from analyzer.load import load
+
+ROOT = Path(__file__).resolve().parents[2]
+CORPUS = ROOT / "corpus"
+sys.path.insert(0, str(ROOT / "scripts"))
+from faults import EXPECTED  # noqa: E402  (which anomaly kind each injected fault must give)
+
+
+def _entry(set_name: str, prefix: str) -> tuple[dict, object]:
+    manifest_path = CORPUS / set_name / "manifest.json"
+    if not manifest_path.exists():
+        pytest.skip(f"{manifest_path} not recorded (scripts/record_corpus.py)")
+    manifest = json.loads(manifest_path.read_text())
+    name = next((k for k in sorted(manifest) if k.startswith(prefix)), None)
+    if name is None:
+        pytest.skip(f"no run {prefix}* in {set_name}")
+    (trace,) = load([CORPUS / set_name / manifest[name]["file"]])
+    return manifest[name], analyze_trace(trace)
+
+
+@pytest.mark.parametrize("prefix", ["test-stall-early", "test-cpuoccupy-early", "test-memleak-early",
+                                    "test-iobandwidth-early", "test-netoccupy-early"])
+def test_an_early_short_fault_is_reported_where_it_began(prefix):
+    entry, a = _entry("test", prefix)
+    (fault,) = entry["faults"]
+    found = [x for x in a.anomalies if x.kind == EXPECTED[fault["kind"]]]
+    assert found, [(x.kind, x.start - fault["start"]) for x in a.anomalies]
+    assert min(abs(x.start - fault["start"]) for x in found) <= 5.0
+
+
+def test_clean_runs_of_the_test_set_raise_no_alarm():
+    manifest_path = CORPUS / "test" / "manifest.json"
+    if not manifest_path.exists():
+        pytest.skip("corpus/test not recorded")
+    manifest = json.loads(manifest_path.read_text())
+    names = [k for k, e in sorted(manifest.items()) if not e["faults"] and e["app"] in ("lammps", "gromacs", "qe")]
+    assert names
+    for name in names:
+        (trace,) = load([CORPUS / "test" / manifest[name]["file"]])
+        a = analyze_trace(trace)
+        assert [x.kind for x in a.anomalies] == [], name
+
+
+def test_a_renamed_binary_is_recognised_by_behaviour(tmp_path):
+    from analyzer.database import Database, record_of
+    from analyzer.fingerprint import feature_names
+    from analyzer.similarity import classify
+    manifest_path = CORPUS / "cal" / "manifest.json"
+    if not manifest_path.exists():
+        pytest.skip("corpus/cal not recorded")
+    cal = json.loads(manifest_path.read_text())
+    db = Database(tmp_path / "db")
+    rows = []
+    for name, e in sorted(cal.items()):
+        if not e["faults"] and e["app"] in ("lammps", "gromacs", "qe", "cp2k"):
+            (trace,) = load([CORPUS / "cal" / e["file"]])
+            rows.append(record_of(analyze_trace(trace), e["app"]))
+    db.add(rows)
+    entry, a = _entry("test", "test-lammps-renamed")
+    assert a.run.comm == "solver"
+    names = list(feature_names())
+    c = classify(db.index(), a.fingerprint.vector(names), names, command=a.run.comm)
+    assert c.by == "behaviour" and c.label == "lammps", c.to_dict()
