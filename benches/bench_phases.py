@@ -21,7 +21,7 @@ from numba import njit
 from analyzer import config
 from analyzer.kernels._pelt import _pelt, _prefix_sums
 from analyzer.phases import block_for, find_phases, penalty_for, segment, standardise
-from tests.naive.phases import segment_op, synthetic_run
+from tests.naive.pelt import segment_op, synthetic_run
 
 KINDS = ("idle", "compute", "io", "network", "memory")
 

@@ -16,6 +16,7 @@ import numpy as np
 from rich.segment import Segment
 from rich.text import Text
 
+from analyzer.report.format import hms
 from paratune.live.model import SORT_KEYS, Snapshot
 
 SPARK = " ▁▂▃▄▅▆▇█"
@@ -90,7 +91,9 @@ def pct_style(v) -> str:
 
 
 def clock(t: float) -> str:
-    return time.strftime("%H:%M:%S", time.localtime(t))
+    """Times as the report prints them (UTC), so an alarm on screen and the
+    same anomaly in `paratune analyze` read alike."""
+    return hms(t)
 
 
 def span_text(seconds: float) -> str:
@@ -500,8 +503,7 @@ def header(s: Snapshot | None, state: ViewState, width: int) -> Text:
         flags.append(f"{len(state.notes)} note{'s' if len(state.notes) > 1 else ''}")
     if s is not None:
         recent = abs(time.time() - s.t) < 43200
-        flags.append(time.strftime("%H:%M:%S" if recent else "%Y-%m-%d %H:%M:%S",
-                                   time.localtime(s.t)))
+        flags.append(hms(s.t, dated=not recent) + " UTC")
     flags.append("? help ")
     right = " · ".join(flags)
     room = max(0, width - len(right) - 1)

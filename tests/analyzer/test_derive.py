@@ -8,7 +8,7 @@ from analyzer.derive import derive, process_order
 from analyzer.kernels._rates import _counter_rate, _grid_counter_rate, _keyed_counter_rate
 from collector.schema import CPU_STATES, trace_metadata
 from tests.analyzer.synth import row, proc, table
-from tests.naive import derive as naive
+from tests.naive import rates as naive
 
 U64 = 2**64
 

@@ -13,7 +13,7 @@ from analyzer.nearest import nearest_labels, step
 from analyzer.behaviour import FEATURES as BEHAVIOUR
 from analyzer.similarity import (INDEX_FORMAT, Index, Scaler, classify, fisher_select, floors, label_radii,
                                  threshold_of, usable)
-from tests.naive import similarity as naive
+from tests.naive import nearest as naive
 
 TRACES = Path(__file__).resolve().parents[2] / "sample_traces"
 NO_CMD = np.zeros(0, dtype=np.int32)
