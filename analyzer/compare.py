@@ -3,8 +3,10 @@
 A is the reference and B is reported relative to it: change = (B - A) / |A|.
 
 Two traces: for each key metric, the per-second samples of the runs are
-compared with an effect size (Cohen's d: B's mean minus A's over the pooled
-standard deviation, which never falls below the metric's noise floor) and
+compared with an effect size (Glass's delta: B's mean minus A's over the
+reference's standard deviation, which never falls below the metric's noise
+floor; a pooled deviation would let B's own drift, a leak's climb, hide the
+change it measures) and
 the relative change; a difference is significant when the effect is large
 (|d| >= EFFECT_LARGE) and the means differ by at least REL_MIN.  Phases are
 paired in order of their labels (longest common subsequence) and compared
@@ -39,7 +41,7 @@ class Difference:
     metric: str
     a: float
     b: float
-    effect: float         # Cohen's d of B vs A (two runs) or robust z of the run (history)
+    effect: float         # Glass's delta of B vs A (two runs) or robust z of the run (history)
     relative: float       # (b - a) / |a|
     significant: bool
 
@@ -50,7 +52,9 @@ class Difference:
 
 
 def _floor(metric: str) -> float:
-    """The metric's noise floor: COMPARE_FLOOR_FRACTION of its fingerprint threshold."""
+    """The metric's noise floor: COMPARE_FLOORS, else COMPARE_FLOOR_FRACTION of its fingerprint threshold."""
+    if metric in config.COMPARE_FLOORS:
+        return config.COMPARE_FLOORS[metric]
     return config.COMPARE_FLOOR_FRACTION * config.FINGERPRINT_METRICS.get(metric, 1.0 / config.COMPARE_FLOOR_FRACTION)
 
 
@@ -59,8 +63,7 @@ def _effect(x: np.ndarray, y: np.ndarray, metric: str) -> tuple[float, float, fl
     if x.size == 0 or y.size == 0:
         return math.nan, math.nan, math.nan, math.nan
     ma, mb = float(x.mean()), float(y.mean())
-    pooled = math.sqrt(((x.size - 1) * x.var() + (y.size - 1) * y.var()) / max(x.size + y.size - 2, 1))
-    d = (mb - ma) / max(pooled, _floor(metric))
+    d = (mb - ma) / max(float(x.std()), _floor(metric))
     rel = (mb - ma) / max(abs(ma), _floor(metric))
     return ma, mb, d, rel
 

@@ -87,13 +87,16 @@ EDGE_MAX_FRAC = 0.10
 
 # ---------------------------------------------------------------- compare (A vs B)
 EFFECT_LARGE = 0.8
-"""A metric differs when its effect size (Cohen's d) reaches this ..."""
+"""A metric differs when its effect size (Glass's delta against the reference) reaches this ..."""
 REL_MIN = 0.10
 """... and its mean moved by at least this fraction."""
 Z_SIGNIFICANT = 3.0
 """Against an application's history: this many robust z from its runs."""
 COMPARE_FLOOR_FRACTION = 0.02
-"""A metric's noise floor in comparisons: this fraction of its FINGERPRINT_METRICS threshold."""
+"""A metric's noise floor in comparisons: this fraction of its FINGERPRINT_METRICS threshold ..."""
+COMPARE_FLOORS = {"mem_used_pct": 0.25}
+"""... except these (units of the metric): used memory barely moves within a run,
+so a quarter of a point (~60 MB of 24 GiB) is already a change."""
 
 # ---------------------------------------------------------------- anomalies
 # Each rule's score is 1.0 at its threshold.  An event opens when the score

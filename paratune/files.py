@@ -1,7 +1,9 @@
 """Output files written whole or not at all, with the project's modes."""
 from __future__ import annotations
 
+import errno
 import os
+import re
 import stat
 from collections.abc import Callable
 from pathlib import Path
@@ -9,6 +11,9 @@ from pathlib import Path
 from paratune.errors import ParatuneError
 
 FILE_MODE = 0o640
+MACHINE_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EROFS)
+"""Write failures of the machine, not of the request: exit 1, as a full stdout
+is; a target the user can correct (a missing directory, no permission) is 2."""
 
 _KINDS = {stat.S_IFCHR: "a character device", stat.S_IFBLK: "a block device", stat.S_IFIFO: "a FIFO",
           stat.S_IFSOCK: "a socket", stat.S_IFDIR: "a directory"}
@@ -50,6 +55,15 @@ def output_dir(target: Path) -> Path:
     return target
 
 
+def _errno(exc: OSError) -> int | None:
+    """The errno of a failed write; polars and Arrow report theirs only in the
+    message ("... (os error 28)")."""
+    if exc.errno is not None:
+        return exc.errno
+    m = re.search(r"os error (\d+)", str(exc))
+    return int(m.group(1)) if m else None
+
+
 def write_atomic(target: Path, write: Callable[[Path], None], what: str = "") -> None:
     """Call ``write(tmp)`` on a hidden temporary next to ``target``, make it
     0640, fsync it and rename it over ``target``: readers see the old file or
@@ -68,7 +82,8 @@ def write_atomic(target: Path, write: Callable[[Path], None], what: str = "") ->
         os.replace(tmp, target)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
-        raise ParatuneError(f"cannot write {what or target}: {exc.strerror or exc}") from None
+        raise ParatuneError(f"cannot write {what or target}: {exc.strerror or exc}",
+                            1 if _errno(exc) in MACHINE_ERRORS else 2) from None
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise

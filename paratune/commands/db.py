@@ -178,9 +178,9 @@ def _classify(db, args):
 def _history(db, args):
     import polars as pl
     from rich.console import Console
-    from rich.table import Table
 
     from analyzer.report.format import iso
+    from analyzer.report.table import show
     df = (db.table(["id", "label", "start", "duration_s", "cpu_busy_pct", "cpu_hours", "bottleneck", "anomalies",
                     "hosts"]).filter(pl.col("label") == args.label).sort("start"))
     if df.height == 0:
@@ -192,16 +192,14 @@ def _history(db, args):
     if args.json:
         print(dumps([dict(r, start=iso(r["start"])) for r in df.to_dicts()]))
         return 0
-    t = Table(title=f"{args.label}: {df.height} run(s)", title_justify="left")
-    for col in ("start", "id", "hosts", "duration", "CPU busy", "CPU-hours", "bottleneck", "anomalies"):
-        t.add_column(col)
     med = df["duration_s"].median()
-    for r in df.iter_rows(named=True):
-        slow = r["duration_s"] > 1.2 * med
-        t.add_row(iso(r["start"]), r["id"], ",".join(r["hosts"]),
-                  f"[red]{r['duration_s']:.0f} s[/]" if slow else f"{r['duration_s']:.0f} s",
-                  f"{r['cpu_busy_pct']:.0f}%", f"{r['cpu_hours']:.3f}", r["bottleneck"], str(r["anomalies"]))
-    Console().print(t)
+    show(Console(), f"{args.label}: {df.height} run(s)",
+         [(c, "left") for c in ("start", "id", "hosts", "duration", "vs median", "CPU busy", "CPU-hours",
+                                "bottleneck", "anomalies")],
+         [(iso(r["start"]), r["id"], ",".join(r["hosts"]), f"{r['duration_s']:.0f} s",
+           f"{r['duration_s'] / med:.2f}x" + (" slow" if r["duration_s"] > 1.2 * med else ""),
+           f"{r['cpu_busy_pct']:.0f}%", f"{r['cpu_hours']:.3f}", r["bottleneck"], str(r["anomalies"]))
+          for r in df.iter_rows(named=True)])
     return 0
 
 

@@ -142,4 +142,16 @@ def test_list_through_a_pipe_is_whole_and_tab_separated(db):
     rows = [line.split("\t") for line in lines[1:]]
     stored = json.loads(paratune("db", "list", "--db", db, "--json").stdout)
     assert len(rows) == len(stored) >= 5 and all(len(x) == 10 for x in rows)
+    r = subprocess.run([sys.executable, "-m", "paratune.cli", "db", "history", "LAMMPS", "--db", str(db)],
+                       capture_output=True, text=True, cwd=ROOT, timeout=300, env=dict(os.environ, COLUMNS="40"))
+    lines = r.stdout.splitlines()
+    assert lines[0].startswith("start\tid\t") and len(lines) == 3 and all(line.count("\t") == 8 for line in lines)
     assert all(len(x[5]) == len("2026-11-22T03:38:18+00:00") and "…" not in line for x, line in zip(rows, lines[1:]))
+
+
+@pytest.mark.skipif(not (trace("lammps-clean").exists() and trace("lammps-memory_leak").exists()),
+                    reason="fault recordings not in sample_traces/")
+def test_compare_flags_the_leak_runs_memory_growth():
+    r = paratune("compare", trace("lammps-clean"), trace("lammps-memory_leak"), "--json")
+    mem = next(d for d in json.loads(r.stdout)["differences"] if d["scope"] == "run" and d["metric"] == "mem_used_pct")
+    assert mem["relative"] > 0.4 and mem["significant"], mem

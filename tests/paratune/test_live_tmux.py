@@ -109,7 +109,7 @@ def _live(*args: str) -> str:
 
 
 def _header_time(screen: str) -> str:
-    return re.search(r"(\d\d:\d\d:\d\d) · \? help", screen.splitlines()[0]).group(1)
+    return re.search(r"(\d\d:\d\d:\d\d) UTC · \? help", screen.splitlines()[0]).group(1)
 
 
 def _mem_used_pct() -> float:
@@ -135,7 +135,7 @@ def test_live_view_of_this_node(term):
     assert all(len(line) <= 100 for line in screen.splitlines())
 
     first = _header_time(screen)                                     # it refreshes by itself
-    t.wait_for(r"(?!.*" + first + r")\d\d:\d\d:\d\d · \? help", 4)
+    t.wait_for(r"(?!.*" + first + r")\d\d:\d\d:\d\d UTC · \? help", 4)
 
     t.keys("s")
     t.wait_for(r"sort rss \(s\)")

@@ -129,3 +129,14 @@ def test_dash_is_stdout():
     lines = res.stdout.splitlines()
     assert lines[0].startswith("host,time,cpu_user_pct") and len(lines) > 50
     assert not (ROOT / "-").exists()
+
+
+def test_a_full_disk_is_exit_1_and_a_bad_target_exit_2(tmp_path, capsys):
+    """The same split as everywhere: 1 for the machine's failure (the disk is full),
+    2 for a request the user can correct (no such directory); nothing left behind."""
+    from tests.mounts import tmpfs
+    with tmpfs(tmp_path / "small", "size=4k") as small:            # one page: the ~20 KB CSV cannot fit
+        capsys.readouterr()
+        assert main(["export", str(SOURCE), "-f", "csv", "-o", str(small / "out.csv")]) == 1
+        assert "No space left" in capsys.readouterr().err and not list(small.iterdir())
+    assert main(["export", str(SOURCE), "-o", str(tmp_path / "missing" / "out.csv")]) == 2
