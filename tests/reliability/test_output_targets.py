@@ -95,7 +95,7 @@ def test_writers_refuse_special_targets(tmp_path, capsys, database, reliability)
                 bad.append((command, name, kind, rc, err))
     reliability.record("writes to device nodes, FIFOs, symlinks to them, dangling symlinks and directories",
                        cases=tried, survived=refused, lost="nothing" if not bad else f"{len(bad)} targets changed",
-                       note="export, analyze --plot/--out, db report --out, db history --plot: one line, "
+                       note="export -o, analyze --plot/-o, db report -o, db history --plot: one line, "
                             "exit 2, the target untouched" + ("" if IS_ROOT else " (device nodes need root)"))
     assert not bad
 
