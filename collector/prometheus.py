@@ -14,6 +14,7 @@ lines.
 """
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import socket
@@ -378,6 +379,9 @@ class Exporter:
         except socket.gaierror as exc:
             raise ParatuneError(f"prometheus: cannot resolve host {self.host!r} ({exc.strerror})", 1) from None
         except OSError as exc:
+            if exc.errno == errno.EAFNOSUPPORT:   # a sandbox forbids the family: restarting cannot help
+                raise ParatuneError(f"prometheus: cannot listen on {self.address}: {exc.strerror} (a sandbox "
+                                    "such as systemd's RestrictAddressFamilies= forbids it)", 2) from None
             raise ParatuneError(f"prometheus: cannot listen on {self.address}: "
                                 f"{exc.strerror or exc}", 1) from None
         self.port = self._server.server_port

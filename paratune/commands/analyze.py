@@ -36,8 +36,8 @@ def add_arguments(p):
     fleet.add_argument("--workers", type=int, metavar="N", help="local worker processes (default: all cores)")
     fleet.add_argument("--scheduler", metavar="ADDRESS",
                        help="run on this Dask scheduler (tcp://host:8786) instead of local workers")
-    fleet.add_argument("-o", "--output", "--out", dest="out", metavar="FILE.parquet",
-                       help="also write the node table here (jobs, outliers, anomalies next to it)")
+    fleet.add_argument("-o", "--output", "--out", dest="out", metavar="FILE.parquet|-",
+                       help="also write the node table here (jobs, outliers, anomalies next to it); - is stdout only")
     fleet.add_argument("--cache", metavar="DIR", type=Path,
                        help="keep node-day summaries here (default $PARATUNE_CACHE/fleet, else "
                             "$XDG_CACHE_HOME or ~/.cache, /paratune/fleet): finished node-days are analysed once")
@@ -54,6 +54,8 @@ def run(args) -> int:
         from analyzer.report.plot import check_path
         check_path(Path(args.plot))
     skip_pandas()   # pyarrow would import pandas (~0.6 s) on its first conversion; nothing here needs it
+    if args.out == "-":
+        args.out = None            # -o -: stdout, where the report (or --json) goes anyway
     err = Console(stderr=True)
     if not args.job:
         from analyzer.fleet import hosts, plan

@@ -215,7 +215,7 @@ def _report(db, args):
                                        pl.col("bottleneck").mode().first().alias("usual_bottleneck"))
               .sort("cpu_hours", descending=True))
     by_bottleneck = df.group_by("bottleneck").agg(pl.len().alias("runs"), pl.col("cpu_hours").sum()).sort("runs", descending=True)
-    if args.out:
+    if args.out and str(args.out) != "-":        # -o -: stdout, where the summary goes anyway
         from paratune.files import write_atomic
         write_atomic(Path(args.out), by_app.write_parquet)
     if args.json:

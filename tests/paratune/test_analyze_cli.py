@@ -128,3 +128,10 @@ def test_unwritable_plot_leaves_nothing(tmp_path):
     target = tmp_path / "nodir" / "p.png"
     r = paratune("analyze", TRACES[0], "--plot", target)
     assert r.returncode != 0 and "Traceback" not in r.stderr and not target.parent.exists()
+
+
+@pytest.mark.skipif(not TRACES, reason="no sample traces in sample_traces/")
+def test_dash_o_is_stdout_for_json(tmp_path):
+    r = paratune("analyze", TRACES[0], "--json", "-o", "-", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["trace"]["samples"] > 0 and not (tmp_path / "-").exists()

@@ -155,3 +155,17 @@ def test_compare_flags_the_leak_runs_memory_growth():
     r = paratune("compare", trace("lammps-clean"), trace("lammps-memory_leak"), "--json")
     mem = next(d for d in json.loads(r.stdout)["differences"] if d["scope"] == "run" and d["metric"] == "mem_used_pct")
     assert mem["relative"] > 0.4 and mem["significant"], mem
+
+
+def test_a_trace_still_being_written_is_stored_with_a_warning(tmp_path):
+    """A .part (the recorder's open segment, an Arrow stream) is stored as it is now, and says so."""
+    import pyarrow as pa
+
+    from collector.reader import read_trace
+    table = read_trace(trace("lammps")).table
+    part = tmp_path / "node-20261122T033818Z.arrow.part"
+    with pa.ipc.new_stream(part, table.schema) as w:
+        w.write_table(table)
+    r = paratune("db", "add", part, "--label", "LAMMPS", "--db", tmp_path / "db")
+    assert r.returncode == 0, r.stderr
+    assert "still being written (.part)" in r.stderr and r.stdout.startswith("added ")
