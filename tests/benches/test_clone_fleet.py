@@ -1,6 +1,6 @@
 """benches/clone_fleet.py: the copies it makes are valid traces of other hosts.
 
-The README's 1000-node-day figure is measured on such copies, so each must
+The 1000-node-day figure of docs/performance.md is measured on such copies, so each must
 read and analyse exactly as its original does, under its own name."""
 from __future__ import annotations
 

@@ -3,7 +3,7 @@ every second.
 
 Whether a second has a sample is behaviour and is asserted; how late each
 sample was against its whole-second deadline (p50/p99/max) is a timing on a
-shared VM and goes to docs/reliability.md only (the README's numbers table
+shared VM and goes to docs/reliability.md only (docs/performance.md's table
 has the same measure from benches/measure_overhead.py).
 """
 from __future__ import annotations
