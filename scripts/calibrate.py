@@ -23,7 +23,6 @@ import importlib
 import itertools
 import re
 import sys
-from pathlib import Path
 
 import evaluation as E
 

@@ -8,14 +8,8 @@ iperf3 flood over a veth pair, and SIGSTOP of the workload itself.
 from __future__ import annotations
 
 import math
-import os
-import shutil
-import signal
 import subprocess
-import sys
-import textwrap
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 
