@@ -232,3 +232,39 @@ FLEET_WINDOW_METRICS = {"gap_s": 300.0, "anomalies": 3.0, "cpu_iowait_pct": 10.0
                         "psi_io_some_pct": 10.0, "psi_mem_some_pct": 10.0}
 """Compared between all nodes of one day: node health (missing samples,
 anomalies, I/O wait, pressure), not workload, which differs between jobs by design."""
+
+# ---------------------------------------------------------------- advice (analyzer.advice, analyzer.node_classes)
+# Policy, not detection: when a request is worth changing and how much room
+# the suggested one keeps.  Checked on real sbatch jobs (tests/slurm/test_advise.py).
+ADVICE_IDLE_CORES = 0.1
+"""A job is idle while its processes use less than this many cores together."""
+ADVICE_IDLE_START_S = 60.0
+"""An idle start is reported when the job's first idle stretch lasts this long."""
+ADVICE_SERIAL_CORES = 1.15
+"""A run whose busiest 5 % of samples use at most this many cores is serial."""
+ADVICE_CPU_USED_SHARE = 0.5
+"""Fewer cores are suggested when the run's 95th percentile uses at most this
+share of the allocated ones."""
+ADVICE_MEM_USED_SHARE = 0.5
+"""Less memory is suggested when the peak is at most this share of the limit ..."""
+ADVICE_MEM_HEADROOM = 0.25
+"""... and the suggestion is the peak plus this share, rounded up."""
+ADVICE_MEM_NEAR_LIMIT = 0.9
+"""A peak above this share of the limit is a warning: the next run may be killed."""
+ADVICE_TIME_USED_SHARE = 0.5
+"""A shorter --time is suggested when the job used at most this share of its limit ..."""
+ADVICE_TIME_HEADROOM = 0.5
+"""... and the suggestion is the elapsed time plus this share, rounded up to
+ADVICE_TIME_ROUND_S."""
+ADVICE_TIME_ROUND_S = 300.0
+ADVICE_TIME_NEAR_LIMIT = 0.9
+ADVICE_PHASE_SHARE = 0.2
+"""I/O-bound or network-bound phases are worth a note from this share of the run."""
+ADVICE_GPU_UNUSED_PCT = 5.0
+"""Allocated GPUs whose mean utilisation stays below this are unused."""
+ADVICE_SLOWER_RATIO = 1.5
+"""A run this many times slower than the median of its history is a regression ..."""
+ADVICE_HISTORY_MIN = 3
+"""... judged against at least this many earlier runs of the same command."""
+NODE_CLASS_MEM_USABLE = 0.9
+"""Share of a node class's memory a job can hold (the rest is the OS's)."""

@@ -27,6 +27,7 @@ class Trace:
     files: list[Path]
     notes: list[str] = field(default_factory=list)   # recovered files, dropped rows
     job: str | None = None
+    seen_until: float | None = None    # last sample time before the cut to the job: the job ended if earlier
 
     @property
     def n(self) -> int:
@@ -88,6 +89,8 @@ def load(paths, start: str | None = None, end: str | None = None,
         spans.append((origin, table.column("ts")[-1].value / 1e6))
         _cut(trace, lo, hi)
         if job is not None:
+            if trace.n:
+                trace.seen_until = trace.table.column("ts")[-1].value / 1e6
             rows = job_span(trace.table, job)
             if len(rows) == 0:
                 continue

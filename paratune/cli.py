@@ -1,4 +1,4 @@
-"""``paratune <verb>``: parse arguments, call one command, turn errors into exit codes.
+"""The command line: one verb per module, one place that turns errors into exit codes.
 
 Each module in ``paratune.commands`` is one verb: its docstring is its help,
 ``add_arguments(parser)`` declares its options and ``run(args) -> int`` does the
@@ -16,7 +16,10 @@ import sys
 from paratune import __version__
 from paratune.errors import ParatuneError
 
-COMMANDS = tuple(m for m in ("record", "analyze", "live", "jobs", "db", "compare",
+DESCRIPTION = ("paratune: a per-second HPC job profiler. It records nodes, then says what a run "
+               "looked like, what kind of application it is, what went wrong and when, and what to change.")
+
+COMMANDS = tuple(m for m in ("record", "analyze", "advise", "live", "jobs", "db", "compare",
                                 "export", "import")
                  if importlib.util.find_spec(f"paratune.commands.{m}"))
 
@@ -27,7 +30,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="paratune", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="paratune", description=DESCRIPTION)
     parser.add_argument("--version", action="version", version=f"paratune {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True

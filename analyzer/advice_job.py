@@ -1,0 +1,58 @@
+"""One job's advice from its traces: load, analyse each node, find the
+allocation, write the notes, rank the node classes."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+
+from analyzer.advice import Advice, advise
+from analyzer.allocation import Allocation, of_trace
+from analyzer.analysis import analyze_trace
+from analyzer.derive import NOT_DERIVED
+from analyzer.load import load
+from analyzer.node_classes import NodeClass, predict, reference
+
+READ_SKIP = NOT_DERIVED - {"gpus"}
+"""Advice reads the GPU samples too (allocated GPUs left unused)."""
+
+
+def advise_paths(paths, job: str | None = None, catalog: list[NodeClass] | None = None,
+                 recorded_on: str | None = None, db: Path | None = None, ended: bool | None = None) -> Advice:
+    traces = load(paths, job=job, skip=READ_SKIP)
+    analyses = [analyze_trace(tr) for tr in traces]
+    allocations = [allocation_of(a.trace, job or a.run.job) for a in analyses]
+    cross = []
+    if job and len(analyses) > 1:
+        from analyzer.job import analyze_job
+        cross = analyze_job(job, analyses).anomalies
+    adv = advise(analyses, allocations, [a.trace.seen_until for a in analyses], history(db), cross, ended)
+    if catalog:
+        a, u = analyses[0], adv.usage[0]
+        ref = reference(a, catalog, recorded_on)
+        adv.node_classes = predict(a, u, catalog, ref, nodes=len(analyses))
+    return adv
+
+
+def allocation_of(trace, job: str | None) -> Allocation:
+    """The trace's record of the job's allocation, else Slurm's own (while it
+    still knows the job), else the node."""
+    alloc = of_trace(trace.table, trace.metadata, job)
+    if alloc.known or job is None:
+        return alloc
+    try:
+        from collector.slurm import query_allocation
+    except ImportError:
+        return alloc
+    found = query_allocation(job, trace.host)
+    return found if found is not None else alloc
+
+
+def history(db: Path | None) -> pl.DataFrame | None:
+    """Earlier runs (command, duration) from the runs database, None without one."""
+    from analyzer.database import Database, default_path
+    path = db or default_path()
+    if not Path(path).exists():
+        return None
+    table = Database(path).table(["command", "duration_s"])
+    return table if table.height else None
