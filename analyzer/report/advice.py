@@ -33,11 +33,21 @@ def options(adv: Advice) -> str:
     return "sbatch " + " ".join(opts) if opts else ""
 
 
+def summary(adv: Advice) -> str:
+    """One line for Slurm's AdminComment and logs."""
+    if not adv.notes:
+        return "paratune: nothing to change"
+    kinds = ",".join(dict.fromkeys(n.kind for n in adv.notes))
+    line = options(adv)
+    return f"paratune: {kinds}" + (f"; next time {line}" if line else "")
+
+
 def panel(adv: Advice) -> Panel:
     """The short advice panel of the analyze report and the body of advise."""
     lines = Text()
     if not adv.notes:
-        lines.append("nothing to change: the job used what it asked for", style="green")
+        lines.append("nothing to change" + (": the job used what it asked for" if adv.allocation.known else ""),
+                     style="green")
     for n in adv.notes:
         lines.append("! " if n.severity == WARN else "• ", style="yellow" if n.severity == WARN else "cyan")
         lines.append(f"{n.kind}: ", style="bold")

@@ -42,3 +42,8 @@ def iso(t: float | None) -> str | None:
     if t is None or not math.isfinite(t):
         return None
     return datetime.fromtimestamp(t, tz=timezone.utc).isoformat(timespec="seconds")
+
+
+def percent(share: float | None) -> str:
+    """A 0-1 share as whole percent, "-" when unknown."""
+    return "-" if share is None or share != share else f"{share:.0%}"

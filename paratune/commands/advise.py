@@ -25,14 +25,22 @@ def add_arguments(p):
     p.add_argument("--ended", action="store_true",
                    help="the job has finished (the epilog says so), even if the trace ends with it")
     p.add_argument("--json", action="store_true", help="print one JSON document (docs/advice.md)")
+    p.add_argument("-o", "--output", type=Path, metavar="FILE",
+                   help="write the report (or the JSON) to FILE instead of stdout")
+    p.add_argument("--summary", action="store_true",
+                   help="also print one line (the notes' kinds and the options): the job's AdminComment")
 
 
 def run(args) -> int:
     from rich.console import Console
 
     from analyzer.advice_job import advise_paths
+    from analyzer.report.advice import render, summary
     from analyzer.report.strict_json import dumps
+    from paratune.files import output_file, write_atomic
 
+    if args.output:
+        output_file(args.output)                      # refused before any work
     catalog = None
     if args.catalog:
         from analyzer.node_classes import load_catalog
@@ -40,8 +48,16 @@ def run(args) -> int:
     adv = advise_paths(args.paths, args.job, catalog=catalog, recorded_on=args.recorded_on,
                        db=args.db, ended=True if args.ended else None)
     if args.json:
-        sys.stdout.write(dumps(adv.to_dict()) + "\n")
-        return 0
-    from analyzer.report.advice import render
-    render(adv, Console())
+        text = dumps(adv.to_dict()) + "\n"
+    else:
+        import io
+        console = Console(file=io.StringIO(), width=100) if args.output else Console()
+        render(adv, console)
+        text = console.file.getvalue() if args.output else ""
+    if args.output:
+        write_atomic(args.output, lambda tmp: tmp.write_text(text, encoding="utf-8"), "advice")
+    elif args.json:
+        sys.stdout.write(text)
+    if args.summary:
+        sys.stdout.write(summary(adv) + "\n")
     return 0

@@ -1,8 +1,11 @@
-"""List the batch jobs seen in traces: id, user, nodes, first/last seen, CPU-hours, peak memory.
+"""List the batch jobs seen in traces: id, user, nodes, first/last seen, CPU-hours, peak memory, efficiencies.
 
 Jobs are the Slurm job ids the collector attributed to processes (through the
 cgroup path or SLURM_JOB_ID).  Use `paratune analyze PATH... --job ID` to
-analyse one of them.
+analyse one of them, `paratune advise PATH... --job ID` to right-size it.
+Efficiencies compare use with the job's recorded Slurm allocation: CPU time
+over allocated CPUs x elapsed, peak memory over the limit, elapsed over the
+time limit ("-" where the trace has no allocation).
 """
 from __future__ import annotations
 
@@ -25,7 +28,7 @@ def run(args) -> int:
 
     from analyzer.jobs import job_table
     from analyzer.load import load
-    from analyzer.report.format import human_bytes, iso, span
+    from analyzer.report.format import human_bytes, iso, percent, span
 
     import polars as pl
     jobs = job_table(load(args.paths, args.start, args.end))
@@ -43,8 +46,10 @@ def run(args) -> int:
     from analyzer.report.table import show
     show(console, f"{jobs.height} job(s)",
          (("job", "left"), ("user", "left"), ("nodes", "right"), ("first seen", "left"), ("last seen", "left"),
-          ("span", "right"), ("CPU-hours", "right"), ("peak memory/node", "right"), ("processes", "right")),
+          ("span", "right"), ("CPU-hours", "right"), ("peak memory/node", "right"), ("processes", "right"),
+          ("CPU eff", "right"), ("mem eff", "right"), ("time eff", "right")),
          [(r["job"], r["user"] or "?", str(r["nodes"]), iso(r["first_seen"]), iso(r["last_seen"]),
            span(r["last_seen"] - r["first_seen"]), f"{r['cpu_hours']:.3f}", human_bytes(r["peak_rss_node"]),
-           str(r["processes"])) for r in jobs.iter_rows(named=True)])
+           str(r["processes"]), percent(r["cpu_eff"]), percent(r["mem_eff"]), percent(r["time_eff"]))
+          for r in jobs.iter_rows(named=True)])
     return 0
