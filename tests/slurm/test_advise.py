@@ -8,20 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.slurm.jobs import ROOT, sbatch, show_job, slurm_ready, wait_done
+from tests.slurm.jobs import ROOT, sbatch, show_job, wait_done
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 
 BUSY = "python3 -c 'import time; e=time.time()+{s}\nwhile time.time()<e: pass'"
 HOLD = ("python3 -c 'import time; b=bytearray({mib}<<20)\nfor i in range(0,len(b),4096): b[i]=1\n"
         "e=time.time()+{s}\nwhile time.time()<e: pass'")
-
-
-@pytest.fixture(scope="module")
-def slurm():
-    reason = slurm_ready()
-    if reason:
-        pytest.skip(reason)
 
 
 def _advise(out: Path, job: str, *extra: str) -> subprocess.CompletedProcess:

@@ -3,8 +3,6 @@
 .ci/run starts Slurm (scripts/slurm-up.sh); here the fixture starts it too
 when it can, and the tests skip with the reason when it cannot."""
 import json
-import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -15,42 +13,13 @@ import pyarrow.compute as pc
 import pytest
 
 from collector.reader import read_traces
+from tests.slurm.jobs import ROOT, sbatch, wait_done
 
-ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 
 
-def _slurm_ready() -> str | None:
-    if not shutil.which("sbatch"):
-        return "Slurm is not installed (Debian: slurm-wlm slurm-client munge)"
-    if os.geteuid() != 0:
-        return "starting Slurm needs root"
-    r = subprocess.run(["bash", str(ROOT / "scripts" / "slurm-up.sh")], capture_output=True, text=True,
-                       timeout=90)
-    return None if r.returncode == 0 else f"Slurm did not start: {r.stderr.strip()[-200:]}"
-
-
-@pytest.fixture(scope="module")
-def slurm():
-    reason = _slurm_ready()
-    if reason:
-        pytest.skip(reason)
-
-
 def _sbatch(*wrap: str) -> str:
-    out = subprocess.run(["sbatch", "--parsable", "-n", "1", "-o", "/dev/null", "--wrap", " ".join(wrap)],
-                         capture_output=True, text=True, check=True, timeout=30).stdout
-    return out.strip().split(";")[0]
-
-
-def _wait_done(job: str, timeout: float = 120):
-    end = time.time() + timeout
-    while time.time() < end:
-        if not subprocess.run(["squeue", "-h", "-j", job], capture_output=True, text=True).stdout.strip():
-            return
-        time.sleep(0.5)
-    subprocess.run(["scancel", job])
-    raise AssertionError(f"job {job} did not finish")
+    return sbatch("-n", "1", wrap=" ".join(wrap))
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +34,7 @@ def recorded(slurm, tmp_path_factory):
     # a worker started with an empty environment, its parent shell keeps it
     no_env = _sbatch("sh", "-c", "'env -i /usr/bin/stress-ng --cpu 1 -t 6 -q; true'")
     for job in (retitled, no_env):
-        _wait_done(job)
+        wait_done(job)
     time.sleep(2)
     rec.send_signal(signal.SIGTERM)
     assert rec.wait(timeout=60) == 0, rec.stderr.read()
