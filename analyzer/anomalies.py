@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 
@@ -26,7 +26,8 @@ class Anomaly:
     job: str | None = None
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        # flat fields: a plain copy, not asdict's recursive deep copy (a day can hold thousands)
+        return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
 FILTERS = {"slope": _slope, "baseline": _baseline}

@@ -273,7 +273,8 @@ class _Run:
         """``slopes_per_min`` of one segment, in plain floats (no array overhead)."""
         if name not in self.metrics:
             return 0.0
-        k, st, sx, stt, stx = (self._moment_sums(name)[:, b] - self._moment_sums(name)[:, a]).tolist()
+        m = self._moment_sums(name)
+        k, st, sx, stt, stx = (m[:, b] - m[:, a]).tolist()
         if k < 3:
             return 0.0
         var = stt / k - (st / k) ** 2
