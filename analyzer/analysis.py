@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import polars as pl
 
-from analyzer import config
+from analyzer import config, metrics
 from analyzer.anomalies import Anomaly, detect
 from analyzer.characterize import Characterization, of_phases
 from analyzer.derive import Derived, derive
@@ -79,10 +79,9 @@ def gap_seconds(d: Derived) -> float:
 
 
 def key_series() -> tuple[tuple[str, str], ...]:
-    """Metrics drawn as sparklines and plots, with their labels."""
-    return (("cpu_busy_pct", "CPU busy %"), ("cpu_iowait_pct", "iowait %"), ("mem_used_pct", "memory used %"),
-            ("psi_mem_some_pct", "PSI memory %"), ("net_rx_Bps", "net rx B/s"), ("net_tx_Bps", "net tx B/s"),
-            ("disk_read_Bps", "disk read B/s"), ("disk_write_Bps", "disk write B/s"))
+    """Metrics drawn as sparklines and plots, with their labels (analyzer.metrics)."""
+    return tuple((name, metrics.label(name) + (f" {metrics.unit(name)}" if metrics.unit(name) in ("%", "B/s") else ""))
+                 for name in metrics.KEY_SERIES)
 
 
 def finite_or_none(x) -> float | None:

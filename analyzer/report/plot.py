@@ -18,14 +18,15 @@ import numpy as np
 if TYPE_CHECKING:
     from analyzer.analysis import Analysis
 
+from analyzer import metrics
 from analyzer.report.format import PHASE_COLOURS
 from paratune.errors import ParatuneError
 from paratune.files import output_file, write_atomic
 
-PANELS = ((("cpu_busy_pct", "busy"), ("cpu_user_pct", "user"), ("cpu_iowait_pct", "iowait")), "CPU %"), \
-         ((("mem_used_pct", "used"), ("psi_mem_some_pct", "PSI mem"), ("psi_io_some_pct", "PSI io")), "memory / PSI %"), \
-         ((("net_rx_Bps", "net rx"), ("net_tx_Bps", "net tx")), "network MB/s"), \
-         ((("disk_read_Bps", "read"), ("disk_write_Bps", "write")), "disk MB/s")
+PANELS = ((("cpu_busy_pct", "cpu_user_pct", "cpu_iowait_pct"), "CPU %"),
+          (("mem_used_pct", "psi_mem_some_pct", "psi_io_some_pct"), "memory / PSI %"),
+          (("net_rx_Bps", "net_tx_Bps"), "network MB/s"),
+          (("disk_read_Bps", "disk_write_Bps"), "disk MB/s"))
 MPL_COLOURS = {"grey50": "#999999", "green": "#4caf50", "yellow": "#e6c229", "cyan": "#26c6da",
                "magenta": "#ba68c8", "blue": "#64b5f6", "white": "#dddddd"}
 
@@ -82,11 +83,11 @@ def _figure(a: Analysis):
     when = np.array([datetime.fromtimestamp(t, tz=timezone.utc) for t in d.t])
     fig, axes = plt.subplots(len(PANELS), 1, figsize=(12, 9), sharex=True)
     for ax, (series, ylabel) in zip(axes, PANELS):
-        for name, label in series:
+        for name in series:
             x = d.metrics.get(name)
             if x is None:
                 continue
-            ax.plot(when, x / 1e6 if name.endswith("Bps") else x, label=label, lw=1)
+            ax.plot(when, x / 1e6 if metrics.unit(name) == "B/s" else x, label=metrics.label(name), lw=1)
         ax.set_ylabel(ylabel)
         ax.legend(loc="upper right", fontsize=8)
         for p in a.phases:
