@@ -8,7 +8,7 @@ import polars as pl
 
 from analyzer import config, metrics
 from analyzer.anomalies import Anomaly, detect
-from analyzer.characterize import Characterization, of_phases
+from analyzer.characterize import Characterization, classify, mean_profile, of_phases
 from analyzer.derive import Derived, derive
 from analyzer.fingerprint import Fingerprint, fingerprint
 from analyzer.load import Trace
@@ -24,7 +24,7 @@ class Analysis:
     characterization: Characterization   # where the run's time went, by its phases' bottlenecks
     phases: list[Phase]
     anomalies: list[Anomaly]
-    fingerprint: Fingerprint
+    fingerprint: Fingerprint | None    # None in a fleet summary (detail=False)
     processes: pl.DataFrame           # top processes by CPU time over the run
     jobs: list[str] = field(default_factory=list)
 
@@ -57,17 +57,26 @@ def top_processes(derived: Derived, limit: int = config.TOP_PROCESSES, job: str 
                     "read_bytes", "write_bytes"))
 
 
-def analyze_trace(trace: Trace) -> Analysis:
+def analyze_trace(trace: Trace, detail: bool = True) -> Analysis:
+    """Every stage of ``paratune analyze`` on one host's trace.
+
+    ``detail=False`` is the fleet's node-day summary: derive, the run and the
+    anomalies as here, the bottleneck of the whole stretch at once, and no
+    phases, fingerprint or process table (most of the cost after reading)."""
     d = derive(trace.table, trace.metadata)
     run = identify_run(d.procs, trace.job, d.proc_order)
-    phases = find_phases(d)
     jobs = sorted(j for j in d.procs["job"].unique().to_list() if j is not None) if d.procs.height else []
+    anomalies = detect(d, trace.job, run)
+    if not detail:
+        return Analysis(trace=trace, derived=d, run=run, characterization=classify(mean_profile(d.metrics)),
+                        phases=[], anomalies=anomalies, fingerprint=None, processes=pl.DataFrame(), jobs=jobs)
+    phases = find_phases(d)
     return Analysis(
         trace=trace, derived=d, run=run,
         characterization=of_phases([p.bottleneck for p in phases], [p.duration_s for p in phases],
                                    [p.evidence for p in phases]),
         phases=phases,
-        anomalies=detect(d, trace.job, run),
+        anomalies=anomalies,
         fingerprint=fingerprint(d, trace.job, run),
         processes=top_processes(d, job=trace.job),
         jobs=jobs,

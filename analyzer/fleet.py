@@ -185,19 +185,16 @@ def _job_rows(d, cores: int) -> list[dict]:
 def summarize(unit: Unit, start: str | None = None, end: str | None = None) -> dict:
     """Analyse one unit: a node row, its job rows and its anomalies.
 
-    Phases and fingerprints are left out: the summary does not show them and
-    they are most of the cost after reading.  A unit that cannot be read
+    The stages are analyze's own (``analyze_trace(detail=False)``): no
+    phases, fingerprint or process table, which the summary does not show
+    and which are most of the cost after reading.  A unit that cannot be read
     gives a row with ``error`` set instead of stopping the fleet, and a
     damaged file of an otherwise readable unit a row of its own
     (``_salvage``); a unit with no sample between ``start`` and ``end`` is
     marked ``outside`` and left out of the tables (a window over a long
     history is not a list of failures)."""
-    from analyzer.analysis import gap_seconds
-    from analyzer.anomalies import detect
-    from analyzer.characterize import classify, mean_profile
-    from analyzer.derive import derive
+    from analyzer.analysis import analyze_trace, gap_seconds
     from analyzer.load import NoSamplesSelected, load
-    from analyzer.signals import identify_run
     from collector.writer import skip_pandas
 
     skip_pandas()   # a worker process too: nothing here needs pandas
@@ -212,10 +209,8 @@ def summarize(unit: Unit, start: str | None = None, end: str | None = None) -> d
     if len(traces) > 1 or (named and traces[0].host not in ("", unit.host)):
         recorders = ", ".join(sorted({t.host or "a recorder without a host name" for t in traces}))
         return _failed(unit, f"files named for host {unit.host} hold samples recorded by {recorders}")
-    tr = traces[0]
-    d = derive(tr.table, tr.metadata)
-    run = identify_run(d.procs, None, d.proc_order)
-    anomalies = detect(d, None, run)
+    a = analyze_trace(traces[0], detail=False)
+    d, anomalies = a.derived, a.anomalies
     cores = max(int(d.core_busy.shape[1]), 1)
     mem = np.asarray(d.metrics.get("mem_used_pct", np.full(d.n, np.nan)), dtype=np.float64)
     jobs = _job_rows(d, cores)
@@ -224,11 +219,11 @@ def summarize(unit: Unit, start: str | None = None, end: str | None = None) -> d
         "interval_s": d.interval_s, "gap_s": gap_seconds(d), "cores": cores,
         **_node_means(d.metrics, slice(None)),
         "mem_used_pct_max": float(np.nanmax(mem)) if np.isfinite(mem).any() else None,
-        "bottleneck": classify(mean_profile(d.metrics)).label,      # the day as one stretch
-        "run": run.comm, "anomalies": len(anomalies),
+        "bottleneck": a.characterization.label,      # the day as one stretch
+        "run": a.run.comm, "anomalies": len(anomalies),
         "jobs": [j["job"] for j in jobs],
     }
-    found = [{"host": unit.host, "day": unit.day, **a.to_dict()} for a in anomalies]
+    found = [{"host": unit.host, "day": unit.day, **x.to_dict()} for x in anomalies]
     return {"node": node, "jobs": [{"host": unit.host, "day": unit.day, **j} for j in jobs],
             "anomalies": found}
 
