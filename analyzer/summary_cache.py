@@ -31,6 +31,7 @@ import stat
 import tempfile
 import time
 import zlib
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from analyzer.fleet import Unit
@@ -177,3 +178,29 @@ class SummaryCache:
                 raise
         except OSError:
             return
+
+
+def summaries(units: list[Unit], start: str | None, end: str | None, cache: SummaryCache | None,
+              workers: int | None = None, scheduler: str | None = None,
+              on_done: Callable[[], None] | None = None) -> Iterator[dict]:
+    """Every unit's summary, as each is ready: from ``cache`` where it holds
+    one, else analysed (local workers or Dask) and kept there.  ``on_done``
+    is called as each unit is done, cached or not (a progress bar)."""
+    from analyzer.parallel import iter_units
+
+    keys = {(u.host, u.day): cache.key(u, start, end) for u in units} if cache else {}
+    todo = []
+    for u in units:
+        result = cache.get(keys[u.host, u.day]) if cache else None
+        if result:
+            if on_done:
+                on_done()
+            yield result
+        else:
+            todo.append(u)
+    for result in iter_units(todo, start, end, workers, scheduler):
+        if on_done:
+            on_done()
+        if cache:
+            cache.put(keys[result["node"]["host"], result["node"]["day"]], result)
+        yield result

@@ -128,12 +128,10 @@ def _fleet(args, units, err) -> int:
 
 
 def _summaries(args, units, err) -> Iterator[dict]:
-    """Every unit's summary, as each is ready: from the cache where it holds
-    one, else analysed (on local workers or Dask) and kept."""
+    """Every unit's summary (analyzer.summary_cache.summaries), with a progress bar."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from analyzer.parallel import iter_units
-    from analyzer.summary_cache import SummaryCache, default_root
+    from analyzer.summary_cache import SummaryCache, default_root, summaries
 
     if args.cache and args.no_cache:
         raise ParatuneError("--cache and --no-cache: choose one")
@@ -142,21 +140,11 @@ def _summaries(args, units, err) -> Iterator[dict]:
         err.print(f"paratune: not using the cache {cache.root}: it must be a directory of yours that "
                   "nobody else may write to", highlight=False)
         cache = None
-    keys = {(u.host, u.day): cache.key(u, args.start, args.end) for u in units} if cache else {}
-    todo = []
-    for u in units:
-        result = cache.get(keys[u.host, u.day]) if cache else None
-        if result:
-            yield result
-        else:
-            todo.append(u)
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                   console=err, transient=True, disable=not err.is_terminal) as progress:
-        task = progress.add_task("analysing node-days", total=len(units), completed=len(units) - len(todo))
-        for result in iter_units(todo, args.start, args.end, args.workers, args.scheduler):
-            progress.advance(task)
-            if cache:
-                cache.put(keys[result["node"]["host"], result["node"]["day"]], result)
+        task = progress.add_task("analysing node-days", total=len(units))
+        for result in summaries(units, args.start, args.end, cache, args.workers, args.scheduler,
+                                on_done=lambda: progress.advance(task)):
             yield result
     if cache and cache.hits:
         err.print(f"paratune: {cache.hits} of {len(units)} node-days from the cache ({cache.dir.parent})",
