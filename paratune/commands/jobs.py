@@ -24,32 +24,18 @@ def add_arguments(p):
 
 
 def run(args) -> int:
+    import polars as pl
     from rich.console import Console
 
     from analyzer.jobs import job_table
     from analyzer.load import load
-    from analyzer.report.format import human_bytes, iso, percent, span
+    from analyzer.report.jobs import render, rows_for_json
 
-    import polars as pl
     jobs = job_table(load(args.paths, args.start, args.end))
     if args.user:
         jobs = jobs.filter(pl.col("user") == args.user)
     if args.json:
-        rows = [dict(r, first_seen=iso(r["first_seen"]), last_seen=iso(r["last_seen"]))
-                for r in jobs.to_dicts()]
-        sys.stdout.write(dumps(rows) + "\n")
+        sys.stdout.write(dumps(rows_for_json(jobs)) + "\n")
         return 0
-    console = Console()
-    if jobs.height == 0:
-        console.print("no jobs: no process in these traces was attributed to a batch job")
-        return 0
-    from analyzer.report.table import show
-    show(console, f"{jobs.height} job(s)",
-         (("job", "left"), ("user", "left"), ("nodes", "right"), ("first seen", "left"), ("last seen", "left"),
-          ("span", "right"), ("CPU-hours", "right"), ("peak memory/node", "right"), ("processes", "right"),
-          ("CPU eff", "right"), ("mem eff", "right"), ("time eff", "right")),
-         [(r["job"], r["user"] or "?", str(r["nodes"]), iso(r["first_seen"]), iso(r["last_seen"]),
-           span(r["last_seen"] - r["first_seen"]), f"{r['cpu_hours']:.3f}", human_bytes(r["peak_rss_node"]),
-           str(r["processes"]), percent(r["cpu_eff"]), percent(r["mem_eff"]), percent(r["time_eff"]))
-          for r in jobs.iter_rows(named=True)])
+    render(jobs, Console())
     return 0
