@@ -24,7 +24,7 @@ from analyzer import config
 from analyzer.analysis import Analysis
 from analyzer.fingerprint import feature_names
 from analyzer.rules import KINDS
-from analyzer.similarity import Index, index_key
+from analyzer.recognition import Index, index_key
 from paratune.errors import ParatuneError
 from paratune.files import write_atomic
 

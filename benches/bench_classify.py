@@ -21,8 +21,8 @@ import pytest
 from analyzer import config
 from analyzer.fingerprint import feature_names
 from analyzer.kernels._nearest import _rms_distances
-from analyzer.nearest import best_per_label
-from analyzer.similarity import Index, Scaler, classify, usable
+from analyzer.nearest_search import best_per_label
+from analyzer.recognition import Index, Scaler, classify, usable
 
 N = 1_000_000
 APPS = 1_000

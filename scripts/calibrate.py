@@ -118,7 +118,7 @@ def recognition(items) -> tuple[dict, float, float]:
 
     from analyzer.database import FEATURE_PREFIX, record_of
     from analyzer.fingerprint import feature_names
-    from analyzer.similarity import Index, classify
+    from analyzer.recognition import Index, classify
 
     known = [it for it in items if not it.faults and it.entry["app"] not in E.corpus.HELD_OUT]
     names = list(feature_names())

@@ -181,7 +181,7 @@ def database(items: list[Item], path: Path):
 def recognise(index, item: Item, hide_name: bool) -> tuple[str, object]:
     """classify's label for a run (its command hidden with ``hide_name``) and the classification."""
     from analyzer.fingerprint import feature_names
-    from analyzer.similarity import classify
+    from analyzer.recognition import classify
     names = list(feature_names())
     c = classify(index, item.analysis.fingerprint.vector(names), names,
                  command=None if hide_name else item.analysis.run.comm)

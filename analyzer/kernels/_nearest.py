@@ -3,7 +3,7 @@
 Stored rows are robustly scaled, clipped float32.  Each row also has int8
 codes (a quarter of the bytes) and the Euclidean norm of its rounding error,
 so one cheap integer pass bounds every distance from below; only the few rows whose
-bound could still matter are read in float32 (analyzer/nearest.py).
+bound could still matter are read in float32 (analyzer/nearest_search.py).
 """
 from __future__ import annotations
 

@@ -148,7 +148,7 @@ def _remove(db, args):
 
 def _classify(db, args):
     from analyzer.fingerprint import feature_names
-    from analyzer.similarity import classify
+    from analyzer.recognition import classify
     index = db.index()
     names = list(feature_names())
     results = [(a, classify(index, a.fingerprint.vector(names), names, command=a.run.comm))

@@ -58,7 +58,7 @@ def test_clean_runs_of_the_test_set_raise_no_alarm():
 def test_a_renamed_binary_is_recognised_by_behaviour(tmp_path):
     from analyzer.database import Database, record_of
     from analyzer.fingerprint import feature_names
-    from analyzer.similarity import classify
+    from analyzer.recognition import classify
     manifest_path = CORPUS / "cal" / "manifest.json"
     if not manifest_path.exists():
         pytest.skip("corpus/cal not recorded")

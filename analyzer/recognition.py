@@ -1,4 +1,4 @@
-"""How alike two runs are: robust scaling, feature selection, nearest runs, `unknown`.
+"""Which application a run is: robust scaling, feature selection, the nearest labelled runs, `unknown`.
 
 Only the behaviour features (analyzer/behaviour.py: steady state, shares,
 intensities per CPU-second, per rank) are compared, so a run of another
@@ -30,7 +30,7 @@ import numpy as np
 import polars as pl
 
 from analyzer import config
-from analyzer.nearest import encode, nearest_labels, quantize
+from analyzer.nearest_search import encode, nearest_labels, quantize
 
 
 def usable(names) -> np.ndarray:
@@ -96,7 +96,7 @@ class Index:
     ids: np.ndarray                     # (N,) str
     label_codes: np.ndarray             # (N,) int32 into label_names
     label_names: list[str]
-    codes: np.ndarray                   # (N, K) int8, analyzer.nearest.quantize
+    codes: np.ndarray                   # (N, K) int8, analyzer.nearest_search.quantize
     errors: np.ndarray                  # (N,) float64 rounding-error norm of each row
     command_codes: np.ndarray | None = None   # (N,) int32 into command_names: each run's main command
     command_names: list[str] = field(default_factory=list)

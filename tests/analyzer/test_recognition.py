@@ -9,9 +9,9 @@ from hypothesis import strategies as st
 
 from analyzer import config
 from analyzer.kernels._nearest import _lower_bounds, _quantize, _rms_distances
-from analyzer.nearest import nearest_labels, step
+from analyzer.nearest_search import nearest_labels, step
 from analyzer.behaviour import FEATURES as BEHAVIOUR
-from analyzer.similarity import (INDEX_FORMAT, Index, Scaler, classify, fisher_select, floors, label_radii,
+from analyzer.recognition import (INDEX_FORMAT, Index, Scaler, classify, fisher_select, floors, label_radii,
                                  threshold_of, usable)
 from tests.naive import nearest as naive
 
