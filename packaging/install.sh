@@ -50,6 +50,10 @@ else
 fi
 install -d -m 0755 "$prefix/share/doc/paratune"
 install -m 0644 "$src"/docs/*.md "$src/README.md" "$prefix/share/doc/paratune/"
+# the Slurm epilog (Epilog=$prefix/share/paratune-epilog) and an example node-class catalog
+sed "s|/opt/paratune|$prefix|g" "$src/packaging/paratune-epilog" > "$prefix/share/paratune-epilog"
+chmod 0755 "$prefix/share/paratune-epilog"
+install -m 0644 "$src/packaging/node-classes.example.toml" "$prefix/share/doc/paratune/"
 "$prefix/bin/paratune" --version
 
 if [ "$system" = 1 ]; then

@@ -34,6 +34,8 @@ def test_install_gives_a_working_paratune(prefix, tmp_path):
                        cwd=tmp_path, timeout=300, env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"})
     assert r.returncode == 0, r.stderr
     assert (prefix / "share" / "doc" / "paratune" / "trace-format.md").exists()
+    epilog = (prefix / "share" / "paratune-epilog").read_text()
+    assert f"PARATUNE={prefix}/bin/paratune" in epilog and os.access(prefix / "share" / "paratune-epilog", os.X_OK)
 
 
 @pytest.mark.slow
