@@ -4,26 +4,84 @@ The file is the one an administrator writes once per cluster, so every mistake
 in it (an unknown key, a string where a number belongs, an interval too short
 to be a sane 1 Hz collector) stops the recorder with one line naming the key,
 instead of running all night with a setting nobody asked for.
+
+``[record]`` holds the recorder's settings; ``[licences]`` the licence
+servers it polls (``collector.licences``):
+
+    [licences]
+    slurm = true                      # scontrol show licenses, while a job runs here
+    flexlm = ["27000@licsrv"]         # lmutil lmstat -a -c PORT@HOST; none by default
+    lmutil = "lmutil"                 # the lmutil to run (a name on PATH or a path)
+    interval = 60                     # seconds between polls, at least 60
 """
 from __future__ import annotations
 
 import ipaddress
 import math
 import os
+import re
 import tomllib
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from paratune.errors import ParatuneError
 
 COMPRESSIONS = ("none", "lz4", "zstd")
 MIN_INTERVAL = 0.1
-SECTIONS = ("record",)
+SECTIONS = ("record", "licences")
 """Top-level tables of paratune.toml: the recorder's settings.  Anything else
 is refused rather than silently ignored."""
 SYSTEM_CONFIG = Path("/etc/paratune/paratune.toml")
 """Read when no --config is given and it exists (every key is optional, so a
 node without it records with the defaults)."""
+
+
+MIN_LICENCE_INTERVAL = 60.0
+"""Licence servers are asked at most once a minute: lmstat -a is not cheap for the server."""
+
+
+@dataclass(frozen=True)
+class LicenceSettings:
+    """The ``[licences]`` table: which licence counts the recorder polls."""
+    slurm: bool = True                  # Slurm's licences, while a Slurm job runs on the node
+    flexlm: tuple[str, ...] = ()        # FlexLM servers, PORT@HOST
+    lmutil: str = "lmutil"
+    interval: float = MIN_LICENCE_INTERVAL
+
+
+_FLEXLM_SERVER = re.compile(r"\d*@[A-Za-z0-9._-]+(,\d*@[A-Za-z0-9._-]+)*")
+
+
+def _licences(table: dict, where: str) -> LicenceSettings:
+    """The ``[licences]`` table, checked: one line naming the key for anything wrong."""
+    known = ("slurm", "flexlm", "lmutil", "interval")
+    values = {}
+    for key, value in table.items():
+        if key not in known:
+            raise ParatuneError(f"{where}: unknown key licences.{key} (known: {', '.join(known)})")
+        if key == "slurm":
+            if not isinstance(value, bool):
+                raise ParatuneError(f"{where}: licences.slurm must be true or false, not {value!r}")
+        elif key == "flexlm":
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise ParatuneError(f"{where}: licences.flexlm must be a list of \"PORT@HOST\" strings, "
+                                    f"not {value!r}")
+            for v in value:
+                if not _FLEXLM_SERVER.fullmatch(v):
+                    raise ParatuneError(f"{where}: licences.flexlm entry {v!r} is not PORT@HOST "
+                                        "(e.g. \"27000@licsrv\")")
+            value = tuple(value)
+        elif key == "lmutil":
+            if not isinstance(value, str) or not value or value.startswith("-"):
+                raise ParatuneError(f"{where}: licences.lmutil must be a command name or path, not {value!r}")
+        elif isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+                or value < MIN_LICENCE_INTERVAL:
+            raise ParatuneError(f"{where}: licences.interval must be a number of seconds, at least "
+                                f"{MIN_LICENCE_INTERVAL:g}, not {value!r}")
+        else:
+            value = float(value)
+        values[key] = value
+    return LicenceSettings(**values)
 
 
 @dataclass(frozen=True)
@@ -42,12 +100,14 @@ class Config:
     sys_root: Path = Path("/sys")
     buffer_limit: int = 3600            # samples kept in memory while the disk is full
     prometheus: str | None = None       # [HOST:]PORT of the metrics endpoint; None: no endpoint
+    licences: LicenceSettings = LicenceSettings()   # the [licences] table
 
 
 _KIND = {"output": Path, "proc_root": Path, "sys_root": Path, "interval": float,
          "duration": float, "flush": float, "rotate": float, "top_n": int, "min_uid": int,
          "cmdline": bool, "compression": str, "buffer_limit": int, "prometheus": "address"}
-KEYS = tuple(f.name for f in fields(Config))
+KEYS = tuple(_KIND)
+"""The keys of ``[record]`` (and of the command line)."""
 
 
 def _coerce(key: str, value, where: str):
@@ -142,7 +202,8 @@ def parse_address(text: str) -> tuple[str, int]:
 
 
 def read_file(path: Path) -> dict:
-    """The ``[record]`` table of a paratune TOML file, keys checked and coerced."""
+    """The settings of a paratune TOML file, keys checked and coerced: ``[record]``'s
+    keys, and ``licences`` when the file has that table."""
     try:
         with open(path, "rb") as fh:
             doc = tomllib.load(fh)
@@ -164,6 +225,8 @@ def read_file(path: Path) -> dict:
         if key not in _KIND:
             raise ParatuneError(f"{path}: unknown key record.{key} (known: {', '.join(KEYS)})")
         values[key] = _coerce(key, value, str(path))
+    if "licences" in doc:
+        values["licences"] = _licences(doc["licences"], str(path))
     return values
 
 

@@ -117,6 +117,8 @@ def _version(meta: dict[str, str], path: Path) -> int:
         major = int(raw.split(".")[0])
     except ValueError:
         raise ParatuneError(f"{path}: unreadable paratune.format_version {_shown(repr(raw))}") from None
+    if major < 1:
+        raise ParatuneError(f"{path}: unreadable paratune.format_version {_shown(repr(raw))}")
     if major > FORMAT_VERSION:
         raise ParatuneError(f"{path}: written by a newer paratune (trace format {_shown(raw)}); "
                             f"this version reads format {FORMAT_VERSION} and older: upgrade paratune")
@@ -162,10 +164,13 @@ def check_times(table: pa.Table, path: Path) -> None:
 def upgrade(table: pa.Table, metadata: dict[str, str], skip: frozenset[str] = frozenset()) -> pa.Table:
     """A table of any readable format version in the current layout.
 
-    Version 1 is the current one: columns the file lacks are added as nulls
-    (every field is optional) and the columns are put in table order; unknown
-    extra columns are kept at the end.  Columns in ``skip`` (left unread) are
-    left out.  A version 2 would convert here.
+    Columns the file lacks are added as nulls (every field is optional) and
+    the columns are put in table order; unknown extra columns are kept at the
+    end.  Columns in ``skip`` (left unread) are left out.  That is the whole
+    migration from version 1: version 2 only added ``slurm_jobs`` and
+    ``licences``, which a version-1 file reads as null lists ("not recorded",
+    where a version-2 file has empty lists: "nothing new in this sample").
+    ``metadata`` is the file's (its version, should a conversion need it).
     """
     wanted = [n for n in _NAMES if n not in skip] if skip else _NAMES
     if table.column_names == wanted:      # already the current layout (types were checked)

@@ -18,11 +18,13 @@ import time
 
 import paratune
 from collector import optional, schema
+from collector.licences import Licences
 from collector.processes import ProcessTable
 from collector.procfs import (WarnOnce, looks_like_partition, parse_cpu_model, parse_diskstats,
                               parse_loadavg, parse_meminfo, parse_net_dev, parse_pressure,
                               parse_slurm_cluster, parse_stat, parse_vmstat, read_file,
                               skipped_disk)
+from collector.slurm import Scontrol, SlurmJobs, Worker
 from paratune.errors import ParatuneError
 
 LOG = logging.getLogger("paratune.collector")
@@ -39,11 +41,16 @@ _NET_TOTALS = tuple((f"net_{k}", k) for k in _NET_COUNTERS)
 
 class Sampler:
     """Reads node samples.  ``clock`` has ``time_ns()`` and ``monotonic_ns()``
-    (the ``time`` module; tests may pass their own)."""
+    (the ``time`` module; tests may pass their own).  ``licences``: the
+    ``[licences]`` settings (``collector.config.LicenceSettings``);
+    ``scontrol``: the command that answers for this machine's Slurm, asked
+    only when ``proc_root`` is /proc (None: never; the jobs' cgroups and
+    environ still give their allocations)."""
 
     def __init__(self, proc_root: str = "/proc", sys_root: str = "/sys", top_n: int = 20,
                  cmdline: bool = False, clock=time, *, min_uid: int = 1000,
-                 slurm_conf: str = "/etc/slurm/slurm.conf", sources=None):
+                 slurm_conf: str = "/etc/slurm/slurm.conf", sources=None, licences=None,
+                 scontrol: str | None = "scontrol"):
         if not os.path.isfile(os.path.join(proc_root, "stat")):
             raise ParatuneError(f"{proc_root} is not a proc file system (no stat file)")
         if top_n < 0:
@@ -59,8 +66,14 @@ class Sampler:
                                           self._warn, sources)
         self.sources: list[str] = [s.name for s in self._sources]
         """Names of the optional sources found at start (ib, rapl, gpus, nfs, lustre)."""
+        # Slurm allocations and licence counts: asked on a worker thread, never here.
+        # scontrol answers for this machine's Slurm: not for a captured tree's jobs.
+        worker = Worker("paratune-slurm")
+        sc = Scontrol(scontrol) if scontrol and self.proc_root == "/proc" else None
+        self.slurm = SlurmJobs(self.proc_root, self.sys_root, self._warn, worker=worker, scontrol=sc)
+        self.licences = Licences(licences, self._warn, worker=worker, scontrol=sc)
         self._template = dict.fromkeys(schema.FIELDS)
-        for col in ("ib", "rapl", "gpus", "fs"):
+        for col in ("ib", "rapl", "gpus", "fs", "slurm_jobs", "licences"):
             self._template[col] = []             # "empty when the node has none"
         self._loopback: dict[str, bool] = {}
         self._whole_disk: dict[str, bool] = {}
@@ -113,8 +126,19 @@ class Sampler:
             row["nets"] = nets
         row["disks"] = self._parse(f"{p}/diskstats",
                                    lambda d: parse_diskstats(d, self._is_whole_disk))
-        row["procs"] = self.processes.sample()
+        row["procs"] = procs = self.processes.sample()
         row["nprocs"] = self.processes.nprocs
+        jobs = None
+        for proc in procs:
+            job = proc["job"]
+            if job is not None:
+                if jobs is None:
+                    jobs = {}
+                jobs.setdefault(job, []).append(proc["pid"])
+        if jobs or self.slurm.busy:
+            row["slurm_jobs"] = self.slurm.update(jobs or {}, row["mono_ns"])
+        if jobs or self.licences.active:
+            row["licences"] = self.licences.update(row["mono_ns"], bool(jobs))
         for src in self._sources:
             try:
                 row[src.column] = row[src.column] + src.read()
@@ -213,6 +237,7 @@ class Sampler:
             "start": start.astimezone().isoformat(timespec="seconds"),
             "cluster": cluster,
             "sources": ",".join(self.sources),
+            "licence_sources": ",".join(self.licences.sources()),
         }
 
     @staticmethod

@@ -22,8 +22,10 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
-FORMAT_VERSION = 1
-"""Bump on any incompatible change, with a migration in ``collector.reader.upgrade``."""
+FORMAT_VERSION = 2
+"""Bump on any incompatible change, with a migration in ``collector.reader.upgrade``.
+
+2: ``slurm_jobs`` and ``licences`` (a version-1 file reads with them null)."""
 
 COUNTER, GAUGE, LABEL, TIME = "counter", "gauge", "label", "time"
 
@@ -167,6 +169,32 @@ FS_FIELDS = (
     _c("ops", "ops", "metadata and data operations issued"),
 )
 
+SLURM_JOB_FIELDS = (
+    _l("job", "Slurm job id"),
+    _l("user", "user name the job runs as (null when unknown)"),
+    _l("partition", "partition the job runs in (null when unknown)"),
+    _g("nodes", "nodes", "nodes in the job", u32),
+    _g("cpus", "cpus", "CPUs allocated to the job on this node", u32),
+    _l("cpu_ids", "this node's CPUs of the job, as Slurm lists them (\"0-1,4\"); \"\" unknown"),
+    _g("mem_bytes", "bytes", "memory limit of the job on this node; null when unknown or unlimited"),
+    _g("time_limit_s", "s", "time limit; null for UNLIMITED or unknown"),
+    Field("start", TIME, "us", pa.timestamp("us", tz="UTC"), "when the job started (UTC)"),
+    _g("gpus", "gpus", "GPUs allocated to the job on this node, 0 none (null when unknown)", u32),
+    _l("gres", "generic resources as Slurm prints them (\"gpu:a100:2(IDX:0-1)\"); \"\" none"),
+    _l("licenses", "licences the job asked for, as Slurm prints them (\"matlab:1,ansys:2\"); \"\" none, "
+                   "null when unknown"),
+    _l("source", "where the row comes from: scontrol, cgroup (CPUs and memory from the job's cgroup, "
+                 "the rest from its environ) or environ (the SLURM_ variables of a job process)"),
+)
+
+LICENCE_FIELDS = (
+    _l("name", "licence or feature name"),
+    _l("server", "FlexLM server as PORT@HOST; \"\" for Slurm's licences"),
+    _g("total", "licences", "licences the server has (null for FlexLM's uncounted ones)", u32),
+    _g("used", "licences", "licences in use, by anyone on the cluster (null when uncounted)", u32),
+    _l("source", "slurm (scontrol show licenses) or flexlm (lmutil lmstat)"),
+)
+
 
 def _struct_list(fields) -> pa.DataType:
     return pa.list_(pa.struct([f.arrow() for f in fields]))
@@ -181,6 +209,10 @@ NESTED = {
     "rapl": (RAPL_FIELDS, "RAPL energy counters (empty when the node has none)"),
     "gpus": (GPU_FIELDS, "NVIDIA GPUs through NVML (empty when the node has none)"),
     "fs": (FS_FIELDS, "NFS and Lustre client counters (empty when none are mounted)"),
+    "slurm_jobs": (SLURM_JOB_FIELDS, "Slurm allocations of this node's jobs, only in the sample where "
+                                     "one is first known or changes (see above)"),
+    "licences": (LICENCE_FIELDS, "licence counts, only in the samples where a poll's answer came in "
+                                 "(see above)"),
 }
 
 NODE_FIELDS = (
@@ -229,7 +261,7 @@ NODE_FIELDS = (
 FIELDS = {f.name: f for f in NODE_FIELDS}
 
 METADATA_KEYS = {
-    "format_version": "trace format version (this document describes version 1)",
+    "format_version": "trace format version (this document describes version 2)",
     "collector_version": "paratune version that wrote the file",
     "host": "short host name",
     "kernel": "kernel release (uname -r)",
@@ -242,6 +274,7 @@ METADATA_KEYS = {
     "start": "ISO 8601 time the recorder started this file",
     "cluster": "Slurm ClusterName when known, else empty",
     "sources": "comma-separated optional sources found at start (ib, rapl, gpus, nfs, lustre)",
+    "licence_sources": "comma-separated licence sources polled: slurm, and each FlexLM server as PORT@HOST",
 }
 
 

@@ -2,12 +2,20 @@
 # Start a real single-node Slurm (munge + slurmctld + slurmd) for the tests.
 # Idempotent: does nothing when `sinfo` already answers.  Needs root and the
 # Debian packages slurm-wlm slurmctld slurmd slurm-client munge.
+# The cluster has 4 licences named fluent (Licenses=fluent:4), for the tests of
+# the recorder's licence columns; a slurm.conf written before that gets the line.
 set -euo pipefail
+conf=/etc/slurm/slurm.conf
+if [ -s "$conf" ] && ! grep -q '^Licenses=' "$conf"; then
+  echo 'Licenses=fluent:4' >> "$conf"
+  # a running slurmctld reads it on reconfigure; a stopped one when it starts below
+  if pgrep -x slurmctld >/dev/null; then timeout 10 scontrol reconfigure >/dev/null 2>&1 || true; fi
+fi
 if timeout 5 sinfo -h >/dev/null 2>&1; then exit 0; fi
 mkdir -p /etc/slurm /run/munge /var/spool/slurmctld /var/spool/slurmd /var/log/slurm /run/slurm
-if [ ! -s /etc/slurm/slurm.conf ]; then
+if [ ! -s "$conf" ]; then
   cores=$(nproc); mem=$(( $(awk '/MemTotal/ {print $2}' /proc/meminfo) / 1024 - 2048 ))
-  cat > /etc/slurm/slurm.conf <<CONF
+  cat > "$conf" <<CONF
 ClusterName=paratune-ci
 SlurmctldHost=localhost
 SlurmUser=slurm
@@ -31,6 +39,7 @@ SlurmctldLogFile=/var/log/slurm/slurmctld.log
 SlurmdLogFile=/var/log/slurm/slurmd.log
 NodeName=localhost NodeAddr=127.0.0.1 CPUs=${cores} RealMemory=${mem} State=UNKNOWN
 PartitionName=debug Nodes=localhost Default=YES MaxTime=INFINITE State=UP
+Licenses=fluent:4
 CONF
 fi
 [ -s /etc/munge/munge.key ] || { mkdir -p /etc/munge; dd if=/dev/urandom of=/etc/munge/munge.key bs=1024 count=1 2>/dev/null; }
