@@ -268,3 +268,19 @@ ADVICE_HISTORY_MIN = 3
 """... judged against at least this many earlier runs of the same command."""
 NODE_CLASS_MEM_USABLE = 0.9
 """Share of a node class's memory a job can hold (the rest is the OS's)."""
+
+# ---------------------------------------------------------------- the live view's memory (analyzer.online)
+# A live view runs for weeks: what the online rules remember of processes is
+# bounded in time and in count, so its memory does not grow with uptime.
+LIVE_FORGET_S = 3600.0
+"""A process not seen for this long is forgotten: its CPU time no longer counts
+for its family when the online rules choose the run, and a family with no
+process left is gone.  Families still running keep all their CPU time."""
+LIVE_PRUNE_S = 300.0
+"""How often (seconds of trace time) the online rules look for processes to forget:
+a process goes between LIVE_FORGET_S and LIVE_FORGET_S + this after it was last seen."""
+LIVE_MAX_PROCESSES = 4096
+"""At most this many processes remembered; beyond it the least recently seen
+are forgotten (down to three quarters of it, so a burst costs one clean-up)."""
+LIVE_MAX_EVENTS = 200
+"""Ended alarms kept for the live view's list (the newest); active ones are always kept."""

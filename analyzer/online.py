@@ -5,6 +5,11 @@ only the bookkeeping differs: state is carried between calls and the run is
 the command with the most CPU *so far* (the analyzer, seeing the whole trace,
 uses the whole trace).  Work per sample is O(1) per metric and O(processes)
 for the per-process signals.
+
+What is remembered stays bounded however long the view runs: processes not
+seen for ``config.LIVE_FORGET_S`` are forgotten (and with them families that
+have no process left), at most ``config.LIVE_MAX_PROCESSES`` are kept, and
+at most ``config.LIVE_MAX_EVENTS`` ended alarms.
 """
 from __future__ import annotations
 
@@ -31,20 +36,56 @@ class OnlineRules:
         self.job = job
         self.cores = max(int(metadata.get("cores", 1) or 1), 1)
         self.families = Families()                   # CPU % summed over the samples seen
+        # (pid, comm) -> [ppid, CPU % summed, last seen], first seen first: what the
+        # families are rebuilt from when processes are forgotten
+        self.processes: dict[tuple[int, str], list] = {}
+        self._pruned_t = -np.inf
         self.filter_state = {f.name: np.zeros(_STEP[f.kind][1]) for r in RULES for f in r.filters}
         self.event_state = {r.kind: np.zeros(EVENT_STATE) for r in RULES}
         self.leak_state: dict[tuple, np.ndarray] = {}
         self.active: dict[str, Alarm] = {}
-        self.events: list[Alarm] = []
+        self.events: list[Alarm] = []             # the newest LIVE_MAX_EVENTS ended ones, and the active
+        self.opened = 0                           # alarms raised so far
         self._k = 0                               # samples seen
 
-    def _run(self, procs: pl.DataFrame) -> Run:
-        """Like signals.identify_run, over the samples seen so far."""
+    def _run(self, t: float, procs: pl.DataFrame) -> Run:
+        """Like signals.identify_run, over the processes seen in the last LIVE_FORGET_S."""
         mine = procs if self.job is None else procs.filter(pl.col("job") == self.job)
         for pid, ppid, comm, cpu in mine.select("pid", "ppid", "comm", pl.col("cpu_pct").fill_nan(0.0)
                                                 .fill_null(0.0)).iter_rows():
             self.families.add(pid, ppid, comm, cpu)
+            seen = self.processes.get((pid, comm))
+            if seen is None:
+                self.processes[(pid, comm)] = [ppid, cpu, t]
+            else:
+                seen[1] += cpu
+                seen[2] = t
+        if t - self._pruned_t >= config.LIVE_PRUNE_S or len(self.processes) > config.LIVE_MAX_PROCESSES:
+            self._forget(t)
         return self.families.busiest(self.job)
+
+    def _forget(self, t: float) -> None:
+        """Drop processes unseen for LIVE_FORGET_S, and the least recently seen beyond
+        LIVE_MAX_PROCESSES; rebuild the families from the rest, in the order first seen
+        (the order decides which parents were already known, as it did the first time)."""
+        self._pruned_t = t
+        keep = {k: v for k, v in self.processes.items() if t - v[2] < config.LIVE_FORGET_S}
+        if len(keep) > config.LIVE_MAX_PROCESSES:
+            recent = set(sorted(keep, key=lambda k: keep[k][2])[-(config.LIVE_MAX_PROCESSES * 3 // 4):])
+            keep = {k: v for k, v in keep.items() if k in recent}
+        if len(keep) == len(self.processes):
+            return
+        self.processes = keep
+        self.families = Families()
+        for (pid, comm), (ppid, cpu, _) in keep.items():
+            self.families.add(pid, ppid, comm, cpu)
+
+    def _keep_events(self) -> None:
+        """The newest LIVE_MAX_EVENTS ended alarms, and every active one."""
+        ended = [e for e in self.events if e.end is not None]
+        if len(ended) > config.LIVE_MAX_EVENTS:
+            old = {id(e) for e in ended[:len(ended) - config.LIVE_MAX_EVENTS]}
+            self.events = [e for e in self.events if id(e) not in old]
 
     def _leak(self, t: float, procs: pl.DataFrame):
         best, pid_, comm_ = np.nan, None, None
@@ -64,7 +105,7 @@ class OnlineRules:
         """Feed sample ``i`` of ``derived``; return the alarms active after it."""
         t = float(derived.t[i])
         procs = derived.procs.filter(pl.col("i") == i).with_columns(pl.lit(0, pl.Int64).alias("i"))
-        run = self._run(procs)
+        run = self._run(t, procs)
         sig = {k: np.array([v[i]], dtype=np.float64) for k, v in derived.metrics.items()}
         run_sig, who = run_signals(procs, 1, run)
         sig.update(run_sig)
@@ -87,10 +128,12 @@ class OnlineRules:
                 alarm.end = None
                 self.active[rule.kind] = alarm
                 self.events.append(alarm)
+                self.opened += 1
             elif code == CLOSED and rule.kind in self.active:
                 alarm = self.active.pop(rule.kind)
                 alarm.end = float(state[EV_LAST_WARM_T])
                 alarm.score = round(float(state[EV_PEAK]), 3)
+                self._keep_events()
             elif rule.kind in self.active and state[EV_PHASE] == EV_OPEN:
                 self.active[rule.kind].score = round(float(state[EV_PEAK]), 3)
         self._k += 1

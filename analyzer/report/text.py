@@ -10,24 +10,8 @@ from rich.table import Table
 from rich.text import Text
 
 from analyzer.analysis import Analysis, gap_seconds, key_series
-from analyzer.report.format import BOTTLENECK_COLOURS, PHASE_COLOURS, hms, human_bytes, span, spans_days
-
-SPARK = "▁▂▃▄▅▆▇█"
-
-
-def sparkline(x: np.ndarray, width: int) -> str:
-    """Mean of each of ``width`` bins, scaled 0..max; blank where a bin has no data."""
-    x = np.asarray(x, dtype=np.float64)
-    if x.size == 0:
-        return ""
-    edges = np.linspace(0, x.size, min(width, x.size) + 1).astype(int)
-    bins = [x[a:b][np.isfinite(x[a:b])] for a, b in zip(edges[:-1], edges[1:])]
-    means = np.array([b.mean() if b.size else np.nan for b in bins])
-    top = np.nanmax(means) if np.isfinite(means).any() else 0.0
-    if not top > 0:
-        return "".join(" " if np.isnan(m) else SPARK[0] for m in means)
-    return "".join(" " if np.isnan(m) else SPARK[min(int(m / top * (len(SPARK) - 1) + 0.5), len(SPARK) - 1)]
-                   for m in means)
+from analyzer.report.format import (BOTTLENECK_COLOURS, PHASE_COLOURS, hms, human_bytes, span, sparkline,
+                                    spans_days)
 
 
 def _header(a: Analysis) -> Panel:

@@ -65,7 +65,8 @@ class Snapshot:
     jobs: list[dict]                      # job, nprocs, cpu_pct, rss; busiest first
     users: list[dict]                     # the same per user, when there are no jobs
     alarms: list = field(default_factory=list)   # active now
-    events: list = field(default_factory=list)   # every alarm seen, newest last
+    events: list = field(default_factory=list)   # recent alarms (a bounded list), newest last
+    raised: int = 0                       # alarms raised so far, including those no longer in ``events``
     rules: bool = False                   # online rules are running
 
     def sorted_procs(self, key: str) -> list[dict]:
@@ -107,7 +108,8 @@ class Model:
     def __init__(self, metadata: dict[str, str], history: int = HISTORY_SAMPLES,
                  rules="auto", job: str | None = None):
         """``rules``: "auto" for the analyzer's online rules, None for none, or any object
-        with ``update(derived, i) -> active alarms`` and ``events``."""
+        with ``update(derived, i) -> active alarms`` and ``events`` (and ``opened``, the
+        count of alarms raised, when ``events`` does not keep them all)."""
         self.metadata = dict(metadata)
         self.rules = OnlineRules(self.metadata, job=job) if rules == "auto" else rules
         self._history = history
@@ -193,7 +195,8 @@ class Model:
             mem_total=_scalar(row, "mem_total"),
             history={k: r.values() for k, r in self._rings.items()},
             procs=procs, jobs=jobs, users=users, alarms=[copy.copy(a) for a in self._alarms],
-            events=events, rules=self.rules is not None)
+            events=events, raised=getattr(self.rules, "opened", len(events)),
+            rules=self.rules is not None)
 
 
 def _scalar(row: pa.Table, name: str) -> float:

@@ -16,10 +16,9 @@ import numpy as np
 from rich.segment import Segment
 from rich.text import Text
 
-from analyzer.report.format import hms
+from analyzer.report.format import hms, sparkline
 from paratune.live.model import SORT_KEYS, Snapshot
 
-SPARK = " ▁▂▃▄▅▆▇█"
 HEAT = "▁▂▃▄▅▆▇█"
 STATE_STYLES = (("cpu_user_pct", "green", "usr"), ("cpu_nice_pct", "cyan", "nice"),
                 ("cpu_system_pct", "red", "sys"), ("cpu_iowait_pct", "yellow", "wait"),
@@ -123,39 +122,10 @@ def bar(parts, width: int) -> Text:
     return out
 
 
-def sparkline(values: np.ndarray, width: int, hi: float | None = None) -> tuple[str, int]:
-    """``values`` (oldest first) as at most ``width`` block characters, and samples per character.
-
-    When there are more samples than characters, each character is the mean
-    of a bin, so the line covers the whole history; NaN bins are blank.
-    """
-    if width <= 0 or len(values) == 0:
-        return "", 1
-    per = max(1, math.ceil(len(values) / width))
-    n_bins = math.ceil(len(values) / per)
-    padded = np.full(n_bins * per, np.nan)
-    padded[n_bins * per - len(values):] = values
-    ok = np.isfinite(padded).reshape(n_bins, per)
-    sums = np.where(ok, padded.reshape(n_bins, per), 0.0).sum(axis=1)
-    counts = ok.sum(axis=1)
-    bins = np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
-    finite = bins[np.isfinite(bins)]
-    top = hi if hi is not None else (float(finite.max()) if len(finite) else 0.0)
-    chars = []
-    for b in bins:
-        if not np.isfinite(b):
-            chars.append(" ")
-        elif top <= 0:
-            chars.append(SPARK[1])
-        else:
-            chars.append(SPARK[1 + min(7, int(max(0.0, b) / top * 7.999))])
-    return "".join(chars).rjust(width), per
-
-
 def spark_row(label: str, values, width: int, style: str, hi: float | None, now: str) -> Text:
     """``label ▁▂▅█ now`` filling ``width``: the history of one metric."""
     room = width - len(label) - len(now) - 2
-    line, _ = sparkline(values if values is not None else np.empty(0), room, hi)
+    line = sparkline(values if values is not None else (), room, hi).rjust(max(room, 0))
     out = Text(label, "bold")
     out.append(" ")
     out.append(line, style)
@@ -551,7 +521,7 @@ def render(s: Snapshot | None, state: ViewState, width: int, height: int) -> Scr
         jobs_title, jobs = jobs_lines(s, width - alarms_w - 4, mid)
         lines += beside(
             box(alarm_lines(s, alarms_w - 4, mid), alarms_w, mid + 2,
-                f"Alarms: {active} active" if active else f"Alarms ({len(s.events)} so far)",
+                f"Alarms: {active} active" if active else f"Alarms ({s.raised} so far)",
                 "red" if active else "grey50", title_style="bold red" if active else "bold"),
             box(jobs, width - alarms_w, mid + 2, jobs_title, "magenta"))
         rows, footer = procs_lines(s, state, width - 4, procs)

@@ -29,8 +29,7 @@ from paratune.errors import ParatuneError
 from paratune.live.keys import KeyReader, parse_keys
 from paratune.live.model import SORT_KEYS, Model, Ring
 from paratune.live.sources import FollowSource, LiveSource, ReplaySource, open_source
-from paratune.live.view import (ViewState, fmt_bytes, fmt_count, layout_sizes, render,
-                                sparkline)
+from paratune.live.view import ViewState, fmt_bytes, fmt_count, layout_sizes, render, spark_row
 from tests.analyzer import synth
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -239,6 +238,22 @@ def test_alarms_are_those_of_the_rules_fed_the_whole_trace():
     assert synth.T0 + 15 <= got[0][1] <= synth.T0 + 20 and got[0][2] >= synth.T0 + 54
 
 
+def test_the_alarm_count_outlives_the_bounded_list(monkeypatch):
+    """The rules keep only the newest LIVE_MAX_EVENTS ended alarms; the panel's title
+    still counts every alarm raised."""
+    from analyzer import config
+    monkeypatch.setattr(config, "LIVE_MAX_EVENTS", 0)
+    table = fault_table()
+    m = Model(trace_metadata(table.schema))
+    m.push(table)
+    snap = m.snapshot()
+    assert snap.events == [] and snap.raised == 1
+    console = Console(width=100, height=30, record=True, file=open(os.devnull, "w"), color_system=None)
+    console.print(render(snap, ViewState(source="test"), 100, 30))
+    text = console.export_text()
+    assert "Alarms (1 so far)" in text and "no alarms" in text
+
+
 # ------------------------------------------------------------------ sources
 
 
@@ -418,13 +433,14 @@ def test_number_formats():
     assert fmt_count(950) == "950" and fmt_count(12_345) == "12k" and fmt_count(3.4e6) == "3.4M"
 
 
-def test_sparkline_bins_long_history_and_keeps_nan_blank():
-    line, per = sparkline(np.array([0, 50, 100.0]), 10, hi=100)
-    assert line == "       ▁▄█" and per == 1
-    line, per = sparkline(np.arange(100.0), 10)
-    assert len(line) == 10 and per == 10 and line[-1] == "█"
-    line, _ = sparkline(np.array([np.nan, 1.0]), 4)
-    assert line == "   █"
+def test_spark_row_puts_the_newest_value_next_to_now():
+    """The report's sparkline (analyzer.report.format, tested there), right-aligned:
+    a short history starts at the right, beside the current value."""
+    row = spark_row("busy", np.array([0, 50, 100.0]), 20, "green", 100.0, "100%")
+    assert row.plain == "busy        ▁▅█ 100%" and len(row.plain) == 20
+    full = spark_row("busy", np.arange(100.0), 20, "green", None, " 99%")
+    assert full.plain == "busy ▁▂▃▃▄▅▆▇██  99%"                 # ten bins of ten samples
+    assert spark_row("busy", None, 20, "green", 100.0, "–").plain == "busy" + " " * 15 + "–"
 
 
 @pytest.mark.parametrize("size", [(80, 24), (100, 30), (160, 50), (60, 16)])
