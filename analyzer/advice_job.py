@@ -7,7 +7,7 @@ from pathlib import Path
 import polars as pl
 
 from analyzer.advice import Advice, advise
-from analyzer.allocation import Allocation, of_trace
+from analyzer.allocation import Allocation, from_record, of_trace
 from analyzer.analysis import analyze_trace
 from analyzer.derive import NOT_DERIVED
 from analyzer.load import load
@@ -40,12 +40,12 @@ def allocation_of(trace, job: str | None) -> Allocation:
     alloc = of_trace(trace.table, trace.metadata, job)
     if alloc.known or job is None:
         return alloc
+    from collector.slurm import CommandError, Scontrol, parse_job
     try:
-        from collector.slurm import query_allocation
-    except ImportError:
+        record = parse_job(Scontrol()("show", "job", "-d", "-o", str(job)), str(job), (trace.host,))
+    except CommandError:
         return alloc
-    found = query_allocation(job, trace.host)
-    return found if found is not None else alloc
+    return from_record(record) if record else alloc
 
 
 def history(db: Path | None) -> pl.DataFrame | None:

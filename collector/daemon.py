@@ -110,7 +110,8 @@ class Recorder:
         if sampler is None:
             from collector.sampler import Sampler
             sampler = Sampler(proc_root=str(config.proc_root), sys_root=str(config.sys_root),
-                              top_n=config.top_n, cmdline=config.cmdline, min_uid=config.min_uid)
+                              top_n=config.top_n, cmdline=config.cmdline, min_uid=config.min_uid,
+                              licences=config.licences)
         self.sampler = sampler
         self.jitter = Jitter()
         self.samples = self.skipped = 0
