@@ -8,7 +8,7 @@ import polars as pl
 
 from analyzer.advice import Advice, advise
 from analyzer.allocation import Allocation, from_record, of_trace
-from analyzer.analysis import analyze_trace
+from analyzer.analysis import Analysis, analyze_trace
 from analyzer.derive import NOT_DERIVED
 from analyzer.load import load
 from analyzer.node_classes import NodeClass, predict, reference
@@ -20,17 +20,22 @@ READ_SKIP = NOT_DERIVED - {"gpus"}
 def advise_paths(paths, job: str | None = None, catalog: list[NodeClass] | None = None,
                  recorded_on: str | None = None, db: Path | None = None, ended: bool | None = None) -> Advice:
     traces = load(paths, job=job, skip=READ_SKIP)
-    analyses = [analyze_trace(tr) for tr in traces]
+    return advise_analyses([analyze_trace(tr) for tr in traces], job, catalog, recorded_on, history(db), ended)
+
+
+def advise_analyses(analyses: list[Analysis], job: str | None = None, catalog: list[NodeClass] | None = None,
+                    recorded_on: str | None = None, past: pl.DataFrame | None = None,
+                    ended: bool | None = None, cross: list | None = None) -> Advice:
+    """The advice of analysed nodes (``paratune analyze``'s panel, ``paratune advise``).
+    ``cross``: the whole job's cross-node anomalies when the caller has them."""
     allocations = [allocation_of(a.trace, job or a.run.job) for a in analyses]
-    cross = []
-    if job and len(analyses) > 1:
+    if cross is None and job and len(analyses) > 1:
         from analyzer.job import analyze_job
         cross = analyze_job(job, analyses).anomalies
-    adv = advise(analyses, allocations, [a.trace.seen_until for a in analyses], history(db), cross, ended)
+    adv = advise(analyses, allocations, [a.trace.seen_until for a in analyses], past, cross, ended)
     if catalog:
         a, u = analyses[0], adv.usage[0]
-        ref = reference(a, catalog, recorded_on)
-        adv.node_classes = predict(a, u, catalog, ref, nodes=len(analyses))
+        adv.node_classes = predict(a, u, catalog, reference(a, catalog, recorded_on), nodes=len(analyses))
     return adv
 
 

@@ -9,6 +9,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from analyzer import metrics
 from analyzer.analysis import Analysis, gap_seconds, key_series
 from analyzer.report.format import (BOTTLENECK_COLOURS, PHASE_COLOURS, hms, human_bytes, span, sparkline,
                                     spans_days)
@@ -98,8 +99,11 @@ def _sparklines(a: Analysis, width: int) -> Table:
         x = a.derived.metrics.get(name)
         if x is None or not np.isfinite(x).any():
             continue
-        fmt = (lambda v: human_bytes(v) + "/s") if name.endswith("Bps") else (lambda v: f"{v:.1f}")
-        t.add_row(label, Text(sparkline(x, width), style="cyan"), fmt(float(np.nanmean(x))),
+        unit = metrics.unit(name)
+        fmt = (lambda v: human_bytes(v) + "/s") if unit == "B/s" else (lambda v: f"{v:.1f}")
+        # percentages on their own scale: a steady 2 % is a low line, not a full one
+        hi = 100.0 if unit == "%" else None
+        t.add_row(label, Text(sparkline(x, width, hi), style="cyan"), fmt(float(np.nanmean(x))),
                   fmt(float(np.nanmax(x))))
     return t
 
@@ -120,7 +124,8 @@ def _job(j) -> Panel:
     return Panel(Group(*lines), title=f"job {j.job} on {len(j.nodes)} nodes", border_style="magenta")
 
 
-def render(analyses: list[Analysis], console: Console, job=None) -> None:
+def render(analyses: list[Analysis], console: Console, job=None, advice=None) -> None:
+    """``advice``: the run's right-sizing (analyzer.advice_job), shown last."""
     width = max(min(console.width, 160) - 40, 20)
     if job is not None:
         console.print(_job(job))
@@ -131,3 +136,6 @@ def render(analyses: list[Analysis], console: Console, job=None) -> None:
         console.print(_anomalies(a))
         console.print(_processes(a))
         console.print(_sparklines(a, width))
+    if advice is not None:
+        from analyzer.report.advice import panel
+        console.print(panel(advice))

@@ -87,8 +87,10 @@ def run(args) -> int:
         from analyzer.report.json_out import render
         sys.stdout.write(render(analyses, job) + "\n")
     else:
+        from analyzer.advice_job import advise_analyses
         from analyzer.report.text import render
-        render(analyses, Console(), job)
+        advice = advise_analyses(analyses, args.job, cross=job.anomalies if job else None)
+        render(analyses, Console(), job, advice)
     return 0
 
 
