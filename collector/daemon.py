@@ -128,33 +128,7 @@ class Recorder:
     # -- setup ---------------------------------------------------------------
 
     def _prepare_output(self, host: str) -> int | None:
-        """Create and check the output directory, take its lock, finish what a crash left."""
-        out = self.cfg.output
-        try:
-            writer.make_dirs(out)
-        except OSError as exc:
-            raise ParatuneError(f"cannot create output directory {out}: {exc.strerror}", 1) from None
-        probe = out / f".paratune-probe-{os.getpid()}"
-        try:
-            os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-            os.unlink(probe)
-        except OSError as exc:
-            if exc.errno not in writer.DISK_FULL:
-                raise ParatuneError(f"cannot write to output directory {out}: {exc.strerror}", 1) from None
-            log.warning("output %s is full; samples are kept in memory until it has room", out)
-        try:
-            lock = writer.lock_output(out, host)
-        except BlockingIOError:
-            raise ParatuneError(f"another paratune record is already writing {out} for host {host}",
-                                1) from None
-        except OSError as exc:
-            log.warning("cannot lock %s (%s); not checking for a second recorder", out, exc.strerror)
-            return None
-        try:
-            writer.recover_orphans(out, host, self.cfg.compression)
-        except OSError as exc:
-            log.warning("cannot look for unfinished files in %s: %s", out, exc.strerror)
-        return lock
+        return writer.prepare_output(self.cfg.output, host, self.cfg.compression)
 
     def _on_stop(self, signum, frame) -> None:
         self.stop_requested = True

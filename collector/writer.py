@@ -32,6 +32,7 @@ import pyarrow as pa
 
 from collector.reader import FINAL_SUFFIX, PART_SUFFIX, StreamScan
 from collector.schema import arrow_schema
+from paratune.errors import ParatuneError
 from paratune.imports import absent
 
 log = logging.getLogger("paratune.record")
@@ -351,6 +352,37 @@ def lock_output(output: Path, host: str) -> int:
         os.close(fd)
         raise
     return fd
+
+
+def prepare_output(out: Path, host: str, compression: str) -> int | None:
+    """Create and check the output directory, take its lock (the returned fd;
+    None when the file system cannot lock), finish what a crash left.  The
+    one setup of ``paratune record`` and ``paratune live --record``."""
+    try:
+        make_dirs(out)
+    except OSError as exc:
+        raise ParatuneError(f"cannot create output directory {out}: {exc.strerror}", 1) from None
+    probe = out / f".paratune-probe-{os.getpid()}"
+    try:
+        os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        os.unlink(probe)
+    except OSError as exc:
+        if exc.errno not in DISK_FULL:
+            raise ParatuneError(f"cannot write to output directory {out}: {exc.strerror}", 1) from None
+        log.warning("output %s is full; samples are kept in memory until it has room", out)
+    try:
+        lock = lock_output(out, host)
+    except BlockingIOError:
+        raise ParatuneError(f"another paratune record is already writing {out} for host {host}",
+                            1) from None
+    except OSError as exc:
+        log.warning("cannot lock %s (%s); not checking for a second recorder", out, exc.strerror)
+        return None
+    try:
+        recover_orphans(out, host, compression)
+    except OSError as exc:
+        log.warning("cannot look for unfinished files in %s: %s", out, exc.strerror)
+    return lock
 
 
 def recover_orphans(output: Path, host: str, compression: str) -> list[Path]:

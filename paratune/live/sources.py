@@ -105,18 +105,7 @@ class Recording:
         self._segment_key, self._ts_us = segment_key, writer.ts_us
         self.cfg = cfg = load_config(None, output=str(output), interval=interval_s, top_n=top_n)
         host = sampler.metadata(interval_s).get("host") or os.uname().nodename
-        try:
-            writer.make_dirs(cfg.output)
-            self._lock = writer.lock_output(cfg.output, host)
-        except BlockingIOError:
-            raise ParatuneError(f"another paratune record is already writing {cfg.output} "
-                                f"for host {host}") from None
-        except OSError as exc:
-            raise ParatuneError(f"cannot record into {cfg.output}: {exc.strerror}") from None
-        try:
-            writer.recover_orphans(cfg.output, host, cfg.compression)
-        except OSError:
-            pass                                  # the reader recovers what is left the same way
+        self._lock = writer.prepare_output(cfg.output, host, cfg.compression)     # as paratune record does
         self._buffer = writer.Buffer(cfg.buffer_limit)
         self._writer = writer.TraceWriter(cfg.output, host, lambda: sampler.metadata(interval_s),
                                           cfg.compression, self._buffer).start()
