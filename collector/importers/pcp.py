@@ -192,8 +192,30 @@ def read_archive(base: Path) -> Archive:
     return Archive(base, short_host(host) if host else base.name, descs, samples)
 
 
+_PART = re.compile(r"(.+)\.(meta|index|\d+)")
+"""One physical file of an archive: its base name, then .meta, .index or a data volume .N."""
+
+
+def _meta(base: Path) -> Path:
+    return base.with_name(base.name + ".meta")
+
+
+def archive_base(p: Path) -> Path:
+    """The archive ``p`` names, as PCP's tools read a name: ``p`` itself when ``p.meta``
+    exists (pmlogger's own ``20161229.00.10`` is a base, not volume 10 of ``20161229.00``),
+    else ``p`` less one .meta, .index or .N suffix."""
+    if _meta(p).is_file():
+        return p
+    part = _PART.fullmatch(p.name)
+    if part and _meta(p.with_name(part.group(1))).is_file():
+        return p.with_name(part.group(1))
+    if not p.exists():
+        raise ParatuneError(f"{p}: no such file or directory")
+    raise ParatuneError(f"{p}: not a PCP archive (no {part.group(1) if part else p.name}.meta next to it)")
+
+
 def find_archives(paths) -> list[Path]:
-    """Archive base names from bases, their .0/.meta/.index files, or directories of them."""
+    """Archive base names from bases, any of their files, or directories of them (searched)."""
     found: list[Path] = []
     for p in map(Path, paths):
         if p.is_dir():
@@ -201,13 +223,8 @@ def find_archives(paths) -> list[Path]:
             if not bases:
                 raise ParatuneError(f"{p}: no PCP archive in it (no .meta file)")
             found += bases
-            continue
-        base = p.with_suffix("") if re.fullmatch(r"\.(meta|index|\d+)", p.suffix) else p
-        if not base.with_name(base.name + ".meta").is_file():
-            if not p.exists():
-                raise ParatuneError(f"{p}: no such file or directory")
-            raise ParatuneError(f"{p}: not a PCP archive (no {base.name}.meta next to it)")
-        found.append(base)
+        else:
+            found.append(archive_base(p))
     return list(dict.fromkeys(found))
 
 

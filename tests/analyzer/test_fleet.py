@@ -14,7 +14,6 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pyarrow as pa
-import pyarrow.compute as pc
 import pytest
 
 from analyzer import config
@@ -22,32 +21,11 @@ from analyzer.fleet import CLOCK_SLACK_S, assemble, in_window, plan, robust_outl
 from analyzer.parallel import run_units
 from collector.reader import read_trace
 from paratune.errors import ParatuneError
+from tests.helpers import ROOT, SAMPLES, as_node
 
-ROOT = Path(__file__).resolve().parents[2]
-SAMPLES = ROOT / "sample_traces"
 NODES = {"n01": "lammps-clean", "n02": "lammps-2", "n03": "lammps-3", "n04": "lammps-stall",
          "n05": "lammps"}
 JOB = "4242"
-
-
-def as_node(src: Path, dst: Path, host: str, job: str | None = None, comm: str = "lmp") -> None:
-    """Copy a recording as if ``host`` recorded it, its ``comm`` processes in ``job``."""
-    t = read_trace(src).table
-    if job is not None:
-        procs = t.column("procs").combine_chunks()
-        flat = procs.flatten()
-        mine = pc.equal(flat.field("comm"), comm).fill_null(False)
-        jobs = pc.if_else(mine, pa.scalar(job), flat.field("job"))
-        fields = [jobs if f.name == "job" else flat.field(f.name) for f in flat.type]
-        flat = pa.StructArray.from_arrays(fields, fields=list(flat.type))
-        procs = pa.ListArray.from_arrays(procs.offsets, flat, type=procs.type)
-        t = t.set_column(t.schema.get_field_index("procs"), t.schema.field("procs"), procs)
-    meta = dict(t.schema.metadata)
-    meta[b"paratune.host"] = host.encode()
-    t = t.replace_schema_metadata(meta)
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    with pa.ipc.new_file(str(dst), t.schema) as w:
-        w.write_table(t)
 
 
 @pytest.fixture(scope="module")

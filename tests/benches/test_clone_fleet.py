@@ -5,14 +5,13 @@ read and analyse exactly as its original does, under its own name."""
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import pytest
 
 from analyzer.fleet import plan, summarize
-from tests.analyzer.test_fleet import SAMPLES, as_node
+from tests.helpers import ROOT, SAMPLES, as_node
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benches"))
+sys.path.insert(0, str(ROOT / "benches"))
 from clone_fleet import clone  # noqa: E402
 
 

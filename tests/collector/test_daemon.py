@@ -1,12 +1,14 @@
-"""The recorder as users run it: a real ``paratune record`` process, real signals, real files."""
-import os
-import random
+"""The recorder as users run it: a real ``paratune record`` process, real signals, real files.
+
+A loaded machine makes the recorder late or makes it skip deadlines, and it says so in its
+last log line (skipped deadlines, jitter p50 and max): the checks on sample counts and times
+hold for whatever that line reports, not for an idle machine's timing."""
 import re
 import signal
 import subprocess
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
@@ -14,16 +16,14 @@ import polars as pl
 import pyarrow as pa
 import pytest
 
-from paratune.errors import ParatuneError
-
 from collector.daemon import Jitter, Schedule, segment_key
 from collector.reader import find_traces, read_trace, read_traces
-from tests.collector.test_writer import fill, tmpfs  # noqa: F401  (fixture)
+from tests.helpers import ENV, HANG_S, ROOT, fill, kill_lanes, ts_us, wait_rows
 from tests.mounts import tmpfs as mounted_tmpfs
 
-ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "trace-format.md"
-ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
+EPS = 0.05
+"""Seconds a sample's clock reading may trail the deadline check the jitter measures from."""
 
 
 # ---- the schedule, on its own ------------------------------------------------------
@@ -76,80 +76,56 @@ def test_jitter_quantiles():
 
 # ---- a real recorder -----------------------------------------------------------------
 
-class Recorder:
-    """``paratune record`` in a subprocess; stderr goes to a file we can read while it runs."""
-
-    def __init__(self, out: Path, *args: str, log: Path | None = None):
-        self.out = out
-        self.log = log or out.parent / f"{out.name}-{time.monotonic_ns()}.log"
-        self._fh = open(self.log, "w")
-        self.proc = subprocess.Popen([sys.executable, "-m", "paratune.cli", "record", "--output", str(out),
-                                      *args], cwd=ROOT, env=ENV, stdout=subprocess.DEVNULL,
-                                     stderr=self._fh)
-
-    def text(self) -> str:
-        return self.log.read_text()
-
-    def wait_log(self, pattern: str, timeout: float = 15.0) -> re.Match:
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            m = re.search(pattern, self.text())
-            if m:
-                return m
-            if self.proc.poll() is not None:
-                break
-            time.sleep(0.02)
-        raise AssertionError(f"no {pattern!r} in the log:\n{self.text()}")
-
-    def stop(self, sig=signal.SIGTERM, timeout: float = 20.0) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-        try:
-            return self.proc.wait(timeout)
-        finally:
-            self._fh.close()
-
-    def kill(self):
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait(10)
-        self._fh.close()
-
-
-@pytest.fixture
-def recorders():
-    """Recorders started by a test; any still running at the end is killed."""
-    started = []
-    yield lambda *a, **k: started.append(Recorder(*a, **k)) or started[-1]
-    for r in started:
-        r.kill()
-
-
-def ts_seconds(table: pa.Table) -> list[float]:
-    return [v / 1e6 for v in table.column("ts").cast(pa.int64()).to_pylist()]
-
-
 def check_log(text: str) -> None:
     assert "Traceback" not in text, text
     for line in text.splitlines():
         assert re.match(r"^\S+ paratune record: (INFO|WARNING|ERROR) ", line), line
 
 
+@dataclass
+class Stopped:
+    """The recorder's last log line: counts, and lateness in seconds."""
+    samples: int
+    written: int
+    skipped: int
+    dropped: int
+    p50: float
+    max: float
+
+
+def stopped(text: str) -> Stopped:
+    m = re.search(r"stopped: (\d+) samples, (\d+) written in \d+ file\(s\), (\d+) skipped deadlines, "
+                  r"(\d+) dropped; jitter p50 ([\d.]+) ms, p99 [\d.]+ ms, max ([\d.]+) ms", text)
+    assert m, f"no closing line in the log:\n{text}"
+    return Stopped(*map(int, m.groups()[:4]), float(m[5]) / 1e3, float(m[6]) / 1e3)
+
+
+def check_spacing(table: pa.Table, interval: float, stop: Stopped, missing: int = 0) -> list[float]:
+    """Each row is a sample of its own deadline, ``interval`` apart, moved only by its lateness
+    (at most the logged max): between the first and the last row, every deadline gave a row
+    or is one of the ``missing`` (skipped, dropped).  Returns the gaps between rows (s)."""
+    mono = [v / 1e9 for v in table.column("mono_ns").to_pylist()]
+    gaps = [b - a for a, b in zip(mono, mono[1:])]
+    slack, n = stop.max + EPS, len(mono)
+    assert all(interval - slack <= g <= (1 + missing) * interval + slack for g in gaps), gaps
+    assert (n - 1) * interval - slack <= mono[-1] - mono[0] <= (n - 1 + missing) * interval + slack
+    return gaps
+
+
 def test_duration_gives_the_sample_count(tmp_path, recorders):
+    """--duration 2 at --interval 0.2 is ten deadlines: each one sampled or, on a busy machine,
+    skipped and counted; then the recorder exits by itself."""
     rec = recorders(tmp_path / "out", "--duration", "2", "--interval", "0.2", "--flush", "1")
-    t0 = time.monotonic()
-    assert rec.proc.wait(30) == 0
-    assert time.monotonic() - t0 < 10
+    assert rec.proc.wait(HANG_S) == 0                   # no signal: --duration stopped it
+    stop = stopped(rec.text())
     files = find_traces([tmp_path / "out"])
     assert len(files) == 1 and files[0].name.endswith(".arrow")
     table = read_trace(files[0]).table
-    assert 9 <= table.num_rows <= 11
-    ts = ts_seconds(table)
-    assert all(b > a for a, b in zip(ts, ts[1:]))
-    late = sorted((t * 1000) % 200 for t in ts)           # samples sit just after multiples of 0.2 s
-    assert late[len(late) // 2] < 50
-    m = rec.wait_log(r"stopped: (\d+) samples, (\d+) written .* 0 dropped; jitter p50 ([\d.]+) ms")
-    assert int(m.group(1)) == int(m.group(2)) == table.num_rows
+    assert table.num_rows == stop.samples == stop.written and stop.dropped == 0
+    assert table.num_rows <= 10 <= table.num_rows + stop.skipped
+    check_spacing(table, 0.2, stop, missing=stop.skipped)
+    late = sorted(t % 200_000 / 1e6 for t in ts_us(table))    # samples sit just after multiples of 0.2 s
+    assert late[(len(late) - 1) // 2] <= stop.p50 + EPS, (late, stop)
     check_log(rec.text())
 
 
@@ -167,17 +143,16 @@ def doc_queries(folder: Path) -> dict[str, str]:
 def test_sigterm_finishes_a_file_every_tool_reads(tmp_path, recorders):
     out = tmp_path / "out"
     rec = recorders(out, "--interval", "0.2", "--flush", "0.4")
-    rec.wait_log(r"writing .*\.arrow\.part")
-    time.sleep(0.5)
+    wait_rows(Path(rec.wait_log(r"writing (\S+\.arrow\.part)")[1]), 3)
     assert rec.stop() == 0
     check_log(rec.text())
-    assert "stopped:" in rec.text()
+    stop = stopped(rec.text())
     files = sorted(p for p in out.rglob("*") if p.is_file() and not p.name.startswith("."))
     assert len(files) == 1 and files[0].suffix == ".arrow", files
     with pa.ipc.open_file(files[0]) as f:
         table = f.read_all()
     rows = table.num_rows
-    assert rows >= 3
+    assert rows >= 3 and rows == stop.written == stop.samples
     assert pl.read_ipc(files[0]).height == rows
     trace = table
     assert duckdb.sql("SELECT count(*) FROM trace").fetchall() == [(rows,)]
@@ -206,92 +181,15 @@ def test_sighup_starts_a_new_file(tmp_path, recorders):
     assert [f.name for f in files] == sorted([Path(first[:-5]).name, Path(second[:-5]).name])
     traces = read_traces([out])
     assert len(traces) == 1 and len(traces[0].segments) == 2
-    ts = ts_seconds(traces[0].table)
-    assert all(0.1 < b - a < 0.5 for a, b in zip(ts, ts[1:]))   # no gap, no overlap at the switch
+    stop = stopped(rec.text())                          # no gap, no overlap at the switch:
+    assert traces[0].table.num_rows == stop.samples == stop.written
+    check_spacing(traces[0].table, 0.2, stop, missing=stop.skipped)
     check_log(rec.text())
 
 
-def _kill_cycle(out: Path, recorders, rng: random.Random, right_after_flush: bool) -> float:
-    """Start a recorder, SIGKILL it, check what it left; returns the seconds of samples lost."""
-    interval, flush = 0.1, 0.3
-    rec = recorders(out, "--interval", str(interval), "--flush", str(flush), "--rotate", "1")
-    part = Path(rec.wait_log(r"writing (\S+\.arrow\.part)").group(1))
-    end = time.monotonic() + 10
-    while part.exists():                                # until the first flush is on disk
-        try:
-            if read_trace(part).table.num_rows:
-                break
-        except ParatuneError:                           # rotated away (--rotate 1) meanwhile
-            if part.exists():
-                raise
-        assert time.monotonic() < end
-        time.sleep(0.01)
-    if right_after_flush:
-        size = part.stat().st_size if part.exists() else 0
-        end = time.monotonic() + 5
-        while time.monotonic() < end:
-            now = part.stat().st_size if part.exists() else size
-            if now != size:
-                break
-            time.sleep(0.001)
-    else:
-        time.sleep(rng.uniform(0.0, 0.8))
-    killed_at = time.time()
-    rec.kill()
-    traces = read_traces([out])                         # every file left behind reads back
-    assert len(traces) == 1
-    ts = ts_seconds(traces[0].table)
-    assert all(b > a for a, b in zip(ts, ts[1:])), "rows out of order or repeated"
-    lost = killed_at - ts[-1]           # a flush interval, the sample in hand, scheduling slack
-    assert lost < flush + 2 * interval + 0.5, f"lost {lost:.2f}s of samples"
-    for f in find_traces([out]):
-        tf = read_trace(f)
-        assert tf.table.num_rows > 0 or tf.recovered
-    return lost
-
-
-def _kill_lane(out: Path, recorders, kills: int, seed: int) -> list[float]:
-    rng = random.Random(seed)
-    lost = [_kill_cycle(out, recorders, rng, right_after_flush=k % 2 == 1) for k in range(kills)]
-    # A clean run afterwards finishes what the killed ones left as .part.
-    rec = recorders(out, "--interval", "0.1", "--flush", "0.2", "--duration", "0.5")
-    assert rec.proc.wait(30) == 0
-    files = find_traces([out])
-    assert files and all(f.name.endswith(".arrow") for f in files), files
-    for f in files:
-        with pa.ipc.open_file(f) as fh:
-            assert fh.num_record_batches >= 1
-    assert not [p for p in out.rglob("*.tmp")]
-    return lost
-
-
-def _kill_many(folder: Path, recorders, lanes: int, kills: int, seed: int) -> list[float]:
-    """``lanes`` output directories side by side, each with ``kills`` recorders killed in turn;
-    the seconds of samples each kill lost."""
-    with ThreadPoolExecutor(lanes) as pool:
-        jobs = [pool.submit(_kill_lane, folder / f"lane{k}", recorders, kills, seed + k)
-                for k in range(lanes)]
-        return [lost for job in jobs for lost in job.result()]
-
-
-@pytest.fixture
-def fast_dir(tmp_path):
-    """A tmpfs when we may mount one: SIGKILL keeps what write() returned for, so a disk's
-    fsync latency would only add noise to the loss bound; else plain tmp_path."""
-    mnt = tmp_path / "mem"
-    mnt.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", str(mnt)],
-                      capture_output=True).returncode:
-        yield tmp_path
-        return
-    try:
-        yield mnt
-    finally:
-        subprocess.run(["umount", "-l", str(mnt)], check=False)
-
-
 def test_sigkill_leaves_only_readable_files(fast_dir, recorders):
-    _kill_many(fast_dir, recorders, lanes=2, kills=3, seed=1)
+    kills, unfinished = kill_lanes(fast_dir, recorders, lanes=2, kills=3, seed=1)
+    assert [k.problem for k in kills if k.problem] == [] and unfinished == []
 
 
 def test_second_recorder_for_the_same_directory_refuses(tmp_path, recorders):
@@ -327,7 +225,7 @@ def test_read_only_output_is_one_line_and_nonzero(tmp_path):
 
 
 @pytest.mark.parametrize("buffer_limit", [None, 10])
-def test_disk_full_is_waited_out(tmpfs, tmp_path, recorders, buffer_limit):  # noqa: F811
+def test_disk_full_is_waited_out(tmpfs, tmp_path, recorders, buffer_limit):
     args = ["--interval", "0.1", "--flush", "0.2"]
     if buffer_limit:
         cfg = tmp_path / "small.toml"
@@ -348,17 +246,12 @@ def test_disk_full_is_waited_out(tmpfs, tmp_path, recorders, buffer_limit):  # n
     rec.wait_log(r"writing again after")
     time.sleep(0.5)
     assert rec.stop() == 0
-    text = rec.text()
-    check_log(text)
-    m = re.search(r"stopped: (\d+) samples, (\d+) written .* (\d+) dropped", text)
-    samples, written, dropped = map(int, m.groups())
-    assert samples == written + dropped
-    assert (dropped > 0) == bool(buffer_limit)
-    traces = read_traces([tmpfs])
-    ts = ts_seconds(traces[0].table)
-    assert len(ts) == written
-    gaps = [b - a for a, b in zip(ts, ts[1:])]
-    if buffer_limit:
-        assert max(gaps) > 0.1 * (dropped + 1) - 0.05   # one stretch: the oldest unwritten went
-    else:
-        assert max(gaps) < 0.35                         # nothing lost while the disk was full
+    check_log(rec.text())
+    stop = stopped(rec.text())
+    assert stop.samples == stop.written + stop.dropped
+    assert (stop.dropped > 0) == bool(buffer_limit)     # without a limit nothing is lost
+    table = read_traces([tmpfs])[0].table
+    assert table.num_rows == stop.written
+    gaps = check_spacing(table, 0.1, stop, missing=stop.skipped + stop.dropped)
+    if buffer_limit:                                    # one stretch: the oldest unwritten went
+        assert max(gaps) >= (stop.dropped + 1) * 0.1 - (stop.max + EPS)

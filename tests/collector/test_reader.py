@@ -9,7 +9,7 @@ import pytest
 from collector import reader, schema, writer
 from collector.reader import find_traces, read_buffer, read_trace, read_traces
 from paratune.errors import ParatuneError
-from tests.collector.test_writer import T0, make_row, schema_for, write_segment
+from tests.helpers import T0, make_row, schema_for, ts_us, write_segment
 
 
 def stream_with_ends(tmp_path, flushes=3, compression="none", rows=1, **row_kw):
@@ -32,10 +32,6 @@ def expect(cut: int, ends: list[int]) -> tuple[int, int]:
     if cut == ends[-1] + len(writer.EOS):             # the end-of-stream marker is complete too
         return len(done) - 1, 0
     return len(done) - 1, cut - done[-1]
-
-
-def ts_us(table: pa.Table) -> list[int]:
-    return table.column("ts").cast(pa.int64()).to_pylist()
 
 
 def check_cut(data: bytes, ends: list[int], cut: int) -> None:

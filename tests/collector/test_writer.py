@@ -2,53 +2,14 @@
 import errno
 import os
 import stat
-from pathlib import Path
 
 import polars as pl
 import pyarrow as pa
 import pytest
 
-from collector import schema, writer
+from collector import writer
 from collector.reader import read_trace
-from tests.mounts import tmpfs as mounted_tmpfs
-
-T0 = 1_767_225_600_000_000          # 2026-01-01T00:00:00Z in microseconds
-
-
-def make_row(i: int, ts: int | None = None, procs: int = 3, cores: int = 2) -> dict:
-    """A valid trace row whose counters move with ``i`` (what the Sampler returns, in miniature)."""
-    row = dict.fromkeys(schema.FIELDS)
-    row["ts"] = T0 + i * 1_000_000 if ts is None else ts
-    row["mono_ns"] = 10**12 + i * 10**9
-    for st in schema.CPU_STATES:
-        row[f"cpu_{st}"] = 1000 * i + len(st)
-    row.update(ctxt=10**6 + 997 * i, intr=10**6 + 13 * i, forks=500 + i, procs_running=1,
-               procs_blocked=0, load1=0.5, nprocs=100 + i % 3, mem_total=2**34, mem_free=2**33 - i)
-    row["cores"] = [{"cpu": c, **{st: 100 * i + c for st in schema.CPU_STATES}, "freq_mhz": 2400.0}
-                    for c in range(cores)]
-    row["nets"] = [{"name": "eth0", "loopback": False, "rx_bytes": 1500 * i, "tx_bytes": 700 * i}]
-    row["disks"] = [{"name": "vda", "reads": i, "writes": 2 * i, "in_flight": 0}]
-    row["procs"] = [{"pid": 100 + k, "ppid": 1, "uid": 1000, "user": "alice", "comm": f"lmp_{k}",
-                     "state": "R", "threads": 4, "utime": 97 * i + k, "stime": 3 * i, "starttime": 12345,
-                     "rss": 10**8 + 4096 * i, "read_bytes": None, "write_bytes": 4096 * i, "job": "42",
-                     "cmdline": None} for k in range(procs)]
-    row["ib"] = row["rapl"] = row["gpus"] = row["fs"] = []
-    return row
-
-
-def schema_for(host="n1") -> pa.Schema:
-    return schema.arrow_schema({"host": host, "interval_s": "1.0"})
-
-
-def write_segment(folder: Path, flushes: int, per_flush: int = 3, host="n1", compression="zstd",
-                  close=True) -> writer.SegmentWriter:
-    sch = schema_for(host)
-    seg = writer.SegmentWriter(writer.segment_path(folder, host, T0), sch, compression)
-    for f in range(flushes):
-        seg.append(writer.rows_to_batch([make_row(f * per_flush + j) for j in range(per_flush)], sch))
-    if close:
-        seg.close()
-    return seg
+from tests.helpers import T0, fill, make_row, schema_for, write_segment
 
 
 def test_path_layout_is_utc_and_unique(tmp_path):
@@ -153,27 +114,7 @@ def test_write_options():
     assert writer.write_options("zstd", final=True).compression == "zstd"
 
 
-# ---- a real full file system ----------------------------------------------------------
-
-@pytest.fixture
-def tmpfs(tmp_path):
-    """A 256 KiB tmpfs; skipped where mounting is not allowed."""
-    with mounted_tmpfs(tmp_path / "small", "size=256k,mode=0755") as mnt:
-        yield mnt
-
-
-def fill(folder: Path) -> Path:
-    """Fill the file system holding ``folder``; returns the filler file."""
-    filler = folder / "filler"
-    with open(filler, "wb", buffering=0) as fh:
-        try:
-            while True:
-                fh.write(b"\0" * 4096)
-                fh.flush()
-        except OSError as exc:
-            assert exc.errno == errno.ENOSPC
-    return filler
-
+# ---- a real full file system (the tmpfs fixture: tests/collector/conftest.py) -----------
 
 def test_disk_full_cuts_back_to_the_last_batch(tmpfs):
     sch = schema_for()

@@ -21,9 +21,8 @@ from pathlib import Path
 import pytest
 
 from collector.writer import SegmentWriter
-from tests.paratune.test_live_model import fault_table
+from tests.helpers import ROOT, fault_table
 
-ROOT = Path(__file__).resolve().parents[2]
 TMUX = shutil.which("tmux")
 STARTUP_S = 45.0          # imports and the first two samples; generous for a loaded CI machine
 
@@ -135,7 +134,7 @@ def test_live_view_of_this_node(term):
     assert all(len(line) <= 100 for line in screen.splitlines())
 
     first = _header_time(screen)                                     # it refreshes by itself
-    t.wait_for(r"(?!.*" + first + r")\d\d:\d\d:\d\d UTC · \? help", 4)
+    t.wait_for(r"(?!.*" + first + r")\d\d:\d\d:\d\d UTC · \? help")
 
     t.keys("s")
     t.wait_for(r"sort rss \(s\)")
@@ -187,7 +186,7 @@ def test_replay_of_a_faulty_trace_shows_the_alarm(term, tmp_path):
     assert mem == pytest.approx(97, abs=0.1)
 
     t.resize(100, 30)                                                # redrawn at the new size
-    t.wait_for(r"(?m)^ paratune live.{60,}\? help\s*$", 5)
+    t.wait_for(r"(?m)^ paratune live.{60,}\? help\s*$")
 
     screen = t.wait_for("end of trace", 15)                          # ... and after it
     assert "○" in screen and "memory_pressure" in screen and "Alarms: 1 active" not in screen

@@ -17,9 +17,16 @@ def need(path: Path) -> Path:
     return path
 
 
+def need_pcp_tool(name: str) -> str:
+    """The path of PCP's ``name`` (pmdumplog, pmlogpaste); the test is skipped without it."""
+    exe = shutil.which(name)
+    if exe is None:
+        pytest.skip(f"{name} (PCP) is not installed: apt install pcp")
+    return exe
+
+
 def need_pmdumplog() -> None:
-    if shutil.which("pmdumplog") is None:
-        pytest.skip("pmdumplog (PCP) is not installed: apt install pcp")
+    need_pcp_tool("pmdumplog")
 
 
 def cli(*args, env=None) -> subprocess.CompletedProcess:

@@ -1,15 +1,20 @@
-"""PCP archives through pmdumplog: values checked against pmdumplog's own dump, merging, marks."""
+"""PCP archives through pmdumplog: values checked against pmdumplog's own dump, merging, marks,
+and archive names as PCP's tools take them."""
+import subprocess
+
 import pytest
 
 from collector.importers import pcp
 from collector.importers.build import JOB_COMM
+from collector.reader import find_traces, read_trace
 from paratune.errors import ParatuneError
 
-from .conftest import PCP, need, need_pmdumplog
+from .conftest import PCP, cli, need, need_pcp_tool, need_pmdumplog
 
 NODE = PCP / "5894431-1622570028" / "cpn-d14-02"
-DAY = PCP / "pcp_logs_extracted" / "20161229.00.10"
+DAY = PCP / "pcp_logs_extracted" / "20161229.00.10"          # pmlogger's own name: YYYYMMDD.HH.MM
 BEGIN = PCP / "pcp_logs_extracted" / "job-972366-begin-20161229.23.06.00"
+END = PCP / "pcp_logs_extracted" / "job-972366-end-20161230.00.06.00"
 
 
 @pytest.fixture(scope="module")
@@ -68,15 +73,71 @@ def test_a_day_archive_with_marks_and_timeouts():
     a = pcp.read_archive(need(DAY.with_name(DAY.name + ".meta")).with_suffix(""))
     imp = pcp.to_imported(a)
     assert max(s.session for s in a.samples) == 5 and any("5 logging" in n for n in imp.notes)
-    assert imp.metadata["interval_s"] == pytest.approx(30, abs=0.5) or float(imp.metadata["interval_s"]) == \
-        pytest.approx(30, abs=0.5)
+    assert float(imp.metadata["interval_s"]) == pytest.approx(30, abs=0.5)
     # "Timeout waiting for a response from PMCD" is no value, not a zero
     assert any("gpfs.fsios.read_bytes" not in s.values for s in a.samples)
 
 
+def _files_of(base, volumes=(0,)):
+    """The files of an archive named ``base`` (empty: only their names matter here)."""
+    for suffix in ("meta", "index", *map(str, volumes)):
+        base.with_name(f"{base.name}.{suffix}").touch()
+    return base
+
+
+def test_pmlogger_names_are_base_names(tmp_path):
+    """pmlogger names an archive YYYYMMDD.HH.MM: its ".10" is the minute, not volume 10 of
+    ``20161229.00`` (issue #16).  As for PCP's tools, a name is a base when NAME.meta exists,
+    else one .meta, .index or .N is taken off."""
+    day = _files_of(tmp_path / "20161229.00.10", volumes=(0, 1))
+    for name in ("20161229.00.10", "20161229.00.10.0", "20161229.00.10.1", "20161229.00.10.meta",
+                 "20161229.00.10.index"):
+        assert pcp.find_archives([tmp_path / name]) == [day], name
+    assert pcp.find_archives([tmp_path]) == [day]
+    hour = _files_of(tmp_path / "20161229.00")         # an archive whose base is the other's less ".10"
+    assert pcp.find_archives([day, hour.with_name("20161229.00.0"), hour]) == [day, hour]
+    assert pcp.find_archives([tmp_path]) == [hour, day]
+    assert pcp.find_archives([tmp_path / "20161229.00.11"]) == [hour]     # its volume 11, to pmdumplog too
+    with pytest.raises(ParatuneError, match="20161230.00.10: no such file"):
+        pcp.find_archives([tmp_path / "20161230.00.10"])
+
+
+def test_any_file_of_a_real_archive_names_it():
+    need(NODE.with_name(NODE.name + ".meta"))
+    for name in (NODE, *(NODE.with_name(f"{NODE.name}.{s}") for s in ("0", "index", "meta"))):
+        assert pcp.find_archives([name]) == [NODE], name
+    assert pcp.find_archives([need(DAY.with_name(DAY.name + ".0")).with_suffix("")]) == [DAY]
+    assert pcp.find_archives([DAY.parent]) == [DAY, BEGIN, END]
+
+
+def test_cli_imports_a_pmlogger_archive_by_its_name(tmp_path):
+    """The case of issue #16: ``paratune import pcp 20161229.00.10`` on PCP's own archive."""
+    need_pmdumplog()
+    need(DAY.with_name(DAY.name + ".meta"))
+    res = cli("import", "pcp", DAY, "-o", tmp_path / "out.arrow")
+    assert res.returncode == 0, res.stderr
+    [trace] = find_traces([tmp_path / "out.arrow"])
+    tf = read_trace(trace)
+    assert tf.metadata["source_file"] == "20161229.00.10" and tf.metadata["host"] == "cpn-p26-07"
+    assert tf.table.num_rows == 2880                   # a day of pmlogger's 30 s samples
+
+
+def test_cli_imports_a_pmlogger_name_without_outside_data(tmp_path):
+    """The same, on an archive PCP's pmlogpaste writes here under pmlogger's kind of name."""
+    need_pmdumplog()
+    base = tmp_path / "20161229.00.10"
+    subprocess.run([need_pcp_tool("pmlogpaste"), "-o", str(base), "-h", "node7", "-t", "UTC",
+                    "-m", "paste.value", "one value"], check=True, capture_output=True, timeout=60)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"20161229.00.10.{s}" for s in ("0", "index", "meta")]
+    res = cli("import", "pcp", base, "-o", tmp_path / "out.arrow")
+    assert res.returncode == 0, res.stderr
+    [trace] = find_traces([tmp_path / "out.arrow"])
+    tf = read_trace(trace)
+    assert (tf.metadata["host"], tf.metadata["source_file"]) == ("node7", "20161229.00.10")
+    assert tf.table.column("ext_pcp_paste_value").to_pylist() == ["one value"]
+
+
 def test_archive_names(tmp_path):
-    assert pcp.find_archives([NODE.with_name("cpn-d14-02.0")]) == [NODE] if NODE.with_name("cpn-d14-02.0").exists() \
-        else True
     (tmp_path / "x.0").write_bytes(b"\x89PNG\r\n\x1a\n")
     with pytest.raises(ParatuneError, match="not a PCP archive"):
         pcp.find_archives([tmp_path / "x.0"])
