@@ -155,7 +155,7 @@ def _clock_ghz(a: Analysis) -> float | None:
             f = pc.struct_field(flat, "freq_mhz").drop_null()
             if len(f):
                 return float(np.median(f.to_numpy())) / 1000.0
-    mhz = a.trace.metadata.get("cpu_mhz")
+    mhz = a.trace.metadata.get("cpu_mhz")           # /proc/cpuinfo at the start (VMs have no cpufreq)
     return float(mhz) / 1000.0 if mhz else None
 
 
@@ -231,30 +231,30 @@ def _one(c: NodeClass, phases, total: float, ref: Reference, u: Usage, nodes: in
     net_Bps = (c.net_gbps or ref.net_gbps or math.inf) * 1e9 / 8
     runtime, known = 0.0, 0.0
     by_label: dict[str, float] = {}
+    unknown: set[str] = set()
     for label, seconds, width, disk_bytes, net_bytes in phases:
         if label == "compute-bound":
             par = min(width, ref.cores) / min(width, c.cores)
-            factor, ok = clock * par, clock_known
+            factor, ok, what = clock * par, clock_known, "clock"
         elif label == "io-bound":
-            factor, ok = disk, disk_known
+            factor, ok, what = disk, disk_known, "disk"
         elif label == "network-bound":
-            factor, ok = netf, net_known
+            factor, ok, what = netf, net_known, "network"
         elif label == "memory-bound":
-            factor, ok = membw, mem_known
-        else:                                # idle, mixed, unknown: as recorded
-            factor, ok = 1.0, label == "idle"
+            factor, ok, what = membw, mem_known, "memory bandwidth"
+        else:                                # idle, startup/shutdown, unknown: as recorded
+            factor, ok, what = 1.0, label == "idle", "bottleneck"
         t = max(seconds * factor, disk_bytes / disk_Bps, net_bytes / net_Bps)
         runtime += t
         known += seconds if ok else 0.0
+        if not ok:
+            unknown.add(what)
         by_label[label] = by_label.get(label, 0.0) + t - seconds
     for label, delta in sorted(by_label.items(), key=lambda kv: -abs(kv[1])):
         if abs(delta) >= 0.05 * total:
             why.append(f"{label} time {'+' if delta > 0 else '-'}{abs(delta):.0f} s")
     if not why:
         why.append("about as fast as the recording node")
-    for name, ok in (("clock", clock_known), ("disk", disk_known), ("network", net_known),
-                     ("memory bandwidth", mem_known)):
-        if not ok:
-            why.append(f"recording node's {name} unknown: taken as equal")
+    why += [f"recording node's {what} unknown: taken as equal" for what in sorted(unknown - {"bottleneck"})]
     cost = runtime / 3600.0 * c.price_per_hour * nodes if c.price_per_hour is not None else None
     return Prediction(c.name, True, runtime, cost, why, known / total if total > 0 else 0.0)

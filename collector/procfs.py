@@ -376,6 +376,20 @@ def parse_environ_job(data: bytes) -> str | None:
 # Metadata: cpuinfo, slurm.conf
 
 
+def parse_cpu_mhz(data: bytes) -> float | None:
+    """Mean ``cpu MHz`` of /proc/cpuinfo's processors (x86 prints it; a VM
+    without cpufreq has no other clock), None where no line gives it."""
+    mhz = []
+    for line in data.split(b"\n"):
+        name, sep, value = line.partition(b":")
+        if sep and name.strip().lower() == b"cpu mhz":
+            try:
+                mhz.append(float(value))
+            except ValueError:
+                pass
+    return sum(mhz) / len(mhz) if mhz else None
+
+
 def parse_cpu_model(data: bytes) -> str:
     """CPU model from /proc/cpuinfo: ``model name`` (x86), else ``Processor``,
     ``cpu model`` or ``uarch`` lines other architectures use; "" if none."""

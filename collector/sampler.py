@@ -20,8 +20,8 @@ import paratune
 from collector import optional, schema
 from collector.licences import Licences
 from collector.processes import ProcessTable
-from collector.procfs import (WarnOnce, looks_like_partition, parse_cpu_model, parse_diskstats,
-                              parse_loadavg, parse_meminfo, parse_net_dev, parse_pressure,
+from collector.procfs import (WarnOnce, looks_like_partition, parse_cpu_mhz, parse_cpu_model,
+                              parse_diskstats, parse_loadavg, parse_meminfo, parse_net_dev, parse_pressure,
                               parse_slurm_cluster, parse_stat, parse_vmstat, read_file,
                               skipped_disk)
 from collector.slurm import Scontrol, SlurmJobs, Worker
@@ -217,6 +217,7 @@ class Sampler:
         stat = self._quiet(f"{p}/stat", parse_stat)
         mem = self._quiet(f"{p}/meminfo", parse_meminfo)
         model = self._quiet(f"{p}/cpuinfo", parse_cpu_model)
+        mhz = self._quiet(f"{p}/cpuinfo", parse_cpu_mhz)
         try:
             with open(self.slurm_conf, encoding="utf-8", errors="replace") as f:
                 cluster = parse_slurm_cluster(f.read())
@@ -229,6 +230,7 @@ class Sampler:
             "host": host.split(".")[0],
             "kernel": kernel,
             "cpu_model": model or "",
+            "cpu_mhz": f"{mhz:.0f}" if mhz else "",
             "cores": str(len(stat["cores"]) if stat else os.cpu_count() or ""),
             "mem_total": "" if not mem or mem["mem_total"] is None else str(mem["mem_total"]),
             "clk_tck": str(os.sysconf("SC_CLK_TCK")),

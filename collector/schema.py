@@ -266,6 +266,7 @@ METADATA_KEYS = {
     "host": "short host name",
     "kernel": "kernel release (uname -r)",
     "cpu_model": "CPU model name from /proc/cpuinfo",
+    "cpu_mhz": "mean core clock in MHz at the start, from /proc/cpuinfo (empty where it does not say)",
     "cores": "logical CPUs online",
     "mem_total": "memory in bytes",
     "clk_tck": "USER_HZ: ticks per second of the tick counters",

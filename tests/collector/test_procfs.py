@@ -254,6 +254,14 @@ def test_cpu_model():
     assert P.parse_cpu_model(raw(DEB / "cpuinfo")) == "Intel(R) Xeon(R) Processor"
     assert P.parse_cpu_model(raw(HPC / "cpuinfo")) == "AMD EPYC 7763 64-Core Processor"
     assert P.parse_cpu_model(b"processor\t: 0\nBogoMIPS\t: 50.00\n") == ""
+
+
+def test_cpu_mhz_is_the_mean_of_the_processors():
+    assert P.parse_cpu_mhz(b"processor\t: 0\ncpu MHz\t\t: 2000.0\n\nprocessor\t: 1\ncpu MHz\t\t: 3000.5\n") \
+        == pytest.approx(2500.25)
+    assert P.parse_cpu_mhz(raw(DEB / "cpuinfo")) == pytest.approx(2000.0)
+    assert P.parse_cpu_mhz(b"processor\t: 0\nBogoMIPS\t: 50.00\n") is None
+    assert P.parse_cpu_mhz(b"cpu MHz : fast\n") is None
     assert P.parse_cpu_model(b"processor\t: 0\ncpu\t\t: POWER9 (raw), altivec supported\n") == \
         "POWER9 (raw), altivec supported"
 
