@@ -137,7 +137,8 @@ def _bad_inputs(tmp_path):
     good = pa.Table.from_pylist([make_row(0)], schema=schema_for())
     wrong_type = good.set_column(good.schema.get_field_index("load1"), pa.field("load1", pa.string()),
                                  pa.array(["high"]))
-    newer = good.replace_schema_metadata({"paratune.format_version": "2", "paratune.host": "n1"})
+    newer = good.replace_schema_metadata({"paratune.format_version": str(schema.FORMAT_VERSION + 1),
+                                          "paratune.host": "n1"})
     odd_version = good.replace_schema_metadata({"paratune.format_version": "one"})
     no_ts = good.drop_columns(["ts"])
     (tmp_path / "empty.arrow").write_bytes(b"")
@@ -158,7 +159,7 @@ def _bad_inputs(tmp_path):
         "trace.parquet": "a Parquet file",
         "other.arrow": "no paratune.format_version",
         "wrongtype.arrow": "column load1 has type string, expected float",
-        "newer.arrow": "newer paratune (trace format 2)",
+        "newer.arrow": f"newer paratune (trace format {schema.FORMAT_VERSION + 1})",
         "oddversion.arrow": "unreadable paratune.format_version 'one'",
         "nots.arrow": "without the ts column",
         "missing.arrow": "no such file",

@@ -31,15 +31,10 @@ from paratune.live.model import SORT_KEYS, Model, Ring
 from paratune.live.sources import FollowSource, LiveSource, ReplaySource, open_source
 from paratune.live.view import ViewState, fmt_bytes, fmt_count, layout_sizes, render, spark_row
 from tests.analyzer import synth
+from tests.helpers import core as _core, fault_table
 
 ROOT = Path(__file__).resolve().parents[2]
 INTERVAL = 0.2
-
-
-def _core(c, i, busy):
-    return {"cpu": c, "user": busy * i, "nice": 0, "system": 0, "idle": (100 - busy) * i,
-            "iowait": 0, "irq": 0, "softirq": 0, "steal": 0, "guest": 0, "guest_nice": 0,
-            "freq_mhz": None}
 
 
 def _synthetic(n=40, gap_at=None):
@@ -54,21 +49,6 @@ def _synthetic(n=40, gap_at=None):
         rows.append(synth.row(i, t, user=100 * i, idle=100 * i, cores=[_core(0, i, 95), _core(1, i, 5)],
                               mem_available=(2 << 30), net_rx=1000 * i, procs=procs))
     return synth.table(rows)
-
-
-def fault_table() -> pa.Table:
-    """80 s of a node running job 1234, with 40 s of memory pressure (3% available) in the middle."""
-    total = 8 << 30
-    rows = []
-    for i in range(80):
-        avail = total * 3 // 100 if 15 <= i < 55 else total // 2
-        cores = [dict(_core(c, i, 70), system=10 * i, user=60 * i) for c in range(2)]
-        rows.append(synth.row(i, user=120 * i, system=20 * i, idle=60 * i, cores=cores,
-                              mem_total=total, mem_available=avail, load1=1.5,
-                              procs=[synth.proc(4242, 70 * i, comm="solver", job="1234",
-                                                rss=total - avail - (1 << 30)),
-                                     synth.proc(4243, 50 * i, comm="solver", job="1234")]))
-    return synth.table(rows, host="faulty")
 
 
 @pytest.fixture(scope="module")
@@ -272,13 +252,15 @@ def test_replay_plays_in_time_and_all_at_once(tmp_path, real_table):
     got = fast.poll()
     assert got.num_rows == table.num_rows and fast.finished and fast.wait_s() == math.inf
     timed = ReplaySource(path, speed=INTERVAL * 20)      # 20 samples a second
-    rows, t0 = 0, time.monotonic()
-    while not timed.finished and time.monotonic() - t0 < 5:
+    rows, deliveries, t0 = 0, 0, time.monotonic()
+    while not timed.finished and time.monotonic() - t0 < 30:      # a hang limit, not a timing
         time.sleep(min(timed.wait_s(), 0.05))
         got = timed.poll()
         rows += got.num_rows if got is not None else 0
+        deliveries += bool(got is not None and got.num_rows)
     assert rows == table.num_rows
-    assert 0.25 < time.monotonic() - t0 < 2.0            # 7 steps at 20/s = 0.35 s
+    # in time: 7 steps at 20/s take at least 0.35 s (load only makes it longer), in several pieces
+    assert time.monotonic() - t0 >= 0.33 and deliveries >= 2
     later = ReplaySource(path, speed=0, start=f"+{INTERVAL * 3.5}s")
     assert later.poll().num_rows < table.num_rows
 
