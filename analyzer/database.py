@@ -25,8 +25,8 @@ from analyzer.analysis import Analysis
 from analyzer.fingerprint import feature_names
 from analyzer.rules import KINDS
 from analyzer.recognition import Index, index_key
-from paratune.errors import ParatuneError
-from paratune.files import write_atomic
+from paratune_base.errors import ParatuneError
+from paratune_base.files import write_atomic
 
 FEATURE_PREFIX = "f."
 FILE_GLOB = "runs-*.parquet"

@@ -25,7 +25,7 @@ import pyarrow.compute as pc
 
 from analyzer.derive import derive
 from analyzer.load import Trace
-from paratune.files import write_atomic
+from paratune_base.files import write_atomic
 
 FORMATS = ("parquet", "csv")
 SHAPES = ("samples", "raw", "procs", "raw-procs")

@@ -22,7 +22,7 @@ import pyarrow.compute as pc
 from analyzer import behaviour, config
 from analyzer.kernels._stats import (FEATURE_NAMES, NFEATURES, PERCENTILE_SAMPLE, PERCENTILES,
                                      _peaks, _segments, _stats_matrix)
-from paratune.errors import ParatuneError
+from paratune_base.errors import ParatuneError
 
 __all__ = ["FEATURE_NAMES", "RUN_FEATURES", "Fingerprint", "feature_names",
            "features_matrix", "fingerprint", "series_features"]

@@ -25,7 +25,7 @@ from analyzer import config
 from analyzer.times import is_relative, parse_time
 from collector.reader import find_traces, read_trace
 from collector.schema import trace_metadata
-from paratune.errors import ParatuneError
+from paratune_base.errors import ParatuneError
 
 NODE_METRICS = ("cpu_busy_pct", "cpu_iowait_pct", "mem_used_pct", "psi_mem_some_pct", "psi_io_some_pct",
                 "net_rx_Bps", "net_tx_Bps", "disk_read_Bps", "disk_write_Bps")

@@ -11,7 +11,7 @@ import pyarrow.compute as pc
 from analyzer.derive import NOT_DERIVED
 from analyzer.times import iso_utc, parse_time
 from collector.reader import read_traces
-from paratune.errors import ParatuneError
+from paratune_base.errors import ParatuneError
 
 
 class NoSamplesSelected(ParatuneError):

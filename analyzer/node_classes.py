@@ -25,7 +25,7 @@ import numpy as np
 from analyzer import config as C
 from analyzer.analysis import Analysis
 from analyzer.advice import Usage
-from paratune.errors import ParatuneError
+from paratune_base.errors import ParatuneError
 
 GIB = 1 << 30
 MB = 1e6

@@ -19,7 +19,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 
 from analyzer.fleet import Unit, summarize
 from analyzer.heap import keep_freed_memory
-from paratune.errors import ParatuneError
+from paratune_base.errors import ParatuneError
 
 DASK_CONNECT_TIMEOUT = "10s"
 

@@ -49,7 +49,7 @@ import numpy as np
 
 from analyzer import characterize, config
 from analyzer.kernels._pelt import _cost, _pelt, _prefix_sums, _refine
-from paratune.errors import ParatuneError
+from paratune_base.errors import ParatuneError
 
 # ---------------------------------------------------------------- scaling
 ROBUST_SAMPLE = 100_000

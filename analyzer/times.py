@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 from datetime import datetime, timezone
 
-from paratune.errors import ParatuneError
+from paratune_base.errors import ParatuneError
 
 _REL = re.compile(r"^\+(\d+(?:\.\d+)?)([smhd]?)$")
 _UNIT = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}

@@ -24,7 +24,7 @@ import tomllib
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from paratune.errors import ParatuneError
+from paratune_base.errors import ParatuneError
 
 COMPRESSIONS = ("none", "lz4", "zstd")
 MIN_INTERVAL = 0.1

@@ -22,7 +22,7 @@ import time
 
 from collector import writer
 from collector.config import Config
-from paratune.errors import ParatuneError
+from paratune_base.errors import ParatuneError
 
 log = logging.getLogger("paratune.record")
 

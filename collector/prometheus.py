@@ -25,7 +25,7 @@ from prometheus_client.core import (CollectorRegistry, CounterMetricFamily, Gaug
                                     UntypedMetricFamily)
 
 from collector.schema import SECTOR_BYTES
-from paratune.errors import ParatuneError
+from paratune_base.errors import ParatuneError
 
 log = logging.getLogger("paratune.record")
 

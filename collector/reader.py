@@ -17,7 +17,7 @@ import numpy as np
 import pyarrow as pa
 
 from collector.schema import FIELDS, FORMAT_VERSION, trace_metadata
-from paratune.errors import ParatuneError
+from paratune_base.errors import ParatuneError
 
 FILE_MAGIC = b"ARROW1\x00\x00"
 FINAL_SUFFIX = ".arrow"

@@ -16,7 +16,7 @@ import logging
 import os
 import time
 
-import paratune
+import paratune_base
 from collector import optional, schema
 from collector.licences import Licences
 from collector.processes import ProcessTable
@@ -25,7 +25,7 @@ from collector.procfs import (WarnOnce, looks_like_partition, parse_cpu_mhz, par
                               parse_slurm_cluster, parse_stat, parse_vmstat, read_file,
                               skipped_disk)
 from collector.slurm import Scontrol, SlurmJobs, Worker
-from paratune.errors import ParatuneError
+from paratune_base.errors import ParatuneError
 
 LOG = logging.getLogger("paratune.collector")
 
@@ -226,7 +226,7 @@ class Sampler:
         start = _dt.datetime.fromtimestamp(self.clock.time_ns() / 1e9, _dt.timezone.utc)
         return {
             "format_version": str(schema.FORMAT_VERSION),
-            "collector_version": paratune.__version__,
+            "collector_version": paratune_base.__version__,
             "host": host.split(".")[0],
             "kernel": kernel,
             "cpu_model": model or "",

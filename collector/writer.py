@@ -32,8 +32,8 @@ import pyarrow as pa
 
 from collector.reader import FINAL_SUFFIX, PART_SUFFIX, StreamScan
 from collector.schema import arrow_schema
-from paratune.errors import ParatuneError
-from paratune.imports import absent
+from paratune_base.errors import ParatuneError
+from paratune_base.absent import absent
 
 log = logging.getLogger("paratune.record")
 

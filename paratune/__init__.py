@@ -1,2 +1,2 @@
-"""paratune: HPC job-telemetry profiler."""
-__version__ = "0.1.0"
+"""paratune: HPC job-telemetry profiler (the command line; the library is collector/ and analyzer/)."""
+from paratune_base import __version__  # noqa: F401  (paratune.__version__, for users)

@@ -13,8 +13,8 @@ import importlib.util
 import os
 import sys
 
-from paratune import __version__
-from paratune.errors import ParatuneError
+from paratune_base import __version__
+from paratune_base.errors import ParatuneError
 
 DESCRIPTION = ("paratune: a per-second HPC job profiler. It records nodes, then says what a run "
                "looked like, what kind of application it is, what went wrong and when, and what to change.")

@@ -21,7 +21,7 @@ import pyarrow.compute as pc
 
 from collector import schema, writer
 from collector.reader import find_traces, read_trace, read_traces
-from paratune.errors import ParatuneError
+from paratune_base.errors import ParatuneError
 from tests.analyzer import synth
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -15,7 +15,7 @@ from rich.table import Table
 from analyzer.fleet import Fleet
 from analyzer.report.format import BOTTLENECK_COLOURS, human_bytes, iso, span
 from analyzer.report.strict_json import write_tables
-from paratune.files import write_atomic
+from paratune_base.files import write_atomic
 
 SCHEMA_VERSION = 1
 TABLE_ROWS = 25

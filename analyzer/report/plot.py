@@ -20,8 +20,8 @@ if TYPE_CHECKING:
 
 from analyzer import metrics
 from analyzer.report.format import PHASE_COLOURS
-from paratune.errors import ParatuneError
-from paratune.files import output_file, write_atomic
+from paratune_base.errors import ParatuneError
+from paratune_base.files import output_file, write_atomic
 
 PANELS = ((("cpu_busy_pct", "cpu_user_pct", "cpu_iowait_pct"), "CPU %"),
           (("mem_used_pct", "psi_mem_some_pct", "psi_io_some_pct"), "memory / PSI %"),

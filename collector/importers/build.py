@@ -20,7 +20,7 @@ import pyarrow as pa
 
 from collector.schema import arrow_schema
 from collector.writer import make_dirs, segment_path, write_finished
-from paratune import __version__
+from paratune_base import __version__
 
 JOB_COMM = "job-total"
 """Command name of the process that stands for a batch job on a node (see ``job_process``)."""

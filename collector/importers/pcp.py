@@ -22,7 +22,7 @@ import pyarrow as pa
 
 from collector.importers.build import Imported, ext_field, iso, job_process, median_interval, short_host, utc
 from collector.schema import COUNTER, GAUGE, LABEL
-from paratune.errors import ParatuneError
+from paratune_base.errors import ParatuneError
 
 MERGE_S = 2.0
 """Records this close together, with no metric repeated, are one sample."""

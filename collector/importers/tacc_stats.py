@@ -21,7 +21,7 @@ import pyarrow as pa
 from collector.importers.build import (Imported, ext_field, iso, job_process, median_interval,
                                        short_host, utc)
 from collector.schema import COUNTER, GAUGE, LABEL
-from paratune.errors import ParatuneError
+from paratune_base.errors import ParatuneError
 
 CLK_TCK = 100
 """TACC's cpu counters are in centiseconds (``U=cs``): USER_HZ ticks at 100 Hz."""

@@ -37,7 +37,7 @@ def run(args) -> int:
     from analyzer.advice_job import advise_paths
     from analyzer.report.advice import render, summary
     from analyzer.report.strict_json import dumps
-    from paratune.files import output_file, write_atomic
+    from paratune_base.files import output_file, write_atomic
 
     if args.output:
         output_file(args.output)                      # refused before any work

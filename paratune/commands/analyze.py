@@ -19,8 +19,8 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-from paratune.errors import ParatuneError
-from paratune.files import output_file
+from paratune_base.errors import ParatuneError
+from paratune_base.files import output_file
 
 
 def add_arguments(p):

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from analyzer.report.strict_json import dumps
-from paratune.errors import ParatuneError
+from paratune_base.errors import ParatuneError
 
 
 def add_arguments(p):

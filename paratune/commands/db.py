@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 
 from analyzer.report.strict_json import dumps
-from paratune.errors import ParatuneError
+from paratune_base.errors import ParatuneError
 
 
 DB_HELP = ("database directory (default: $PARATUNE_DB, else $XDG_DATA_HOME/paratune/db); "
@@ -216,7 +216,7 @@ def _report(db, args):
               .sort("cpu_hours", descending=True))
     by_bottleneck = df.group_by("bottleneck").agg(pl.len().alias("runs"), pl.col("cpu_hours").sum()).sort("runs", descending=True)
     if args.out and str(args.out) != "-":        # -o -: stdout, where the summary goes anyway
-        from paratune.files import write_atomic
+        from paratune_base.files import write_atomic
         write_atomic(Path(args.out), by_app.write_parquet)
     if args.json:
         print(dumps({"by_application": by_app.to_dicts(), "by_bottleneck": by_bottleneck.to_dicts()}))

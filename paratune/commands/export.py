@@ -13,8 +13,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from paratune.errors import ParatuneError
-from paratune.files import output_file
+from paratune_base.errors import ParatuneError
+from paratune_base.files import output_file
 
 _SUFFIX = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv"}
 

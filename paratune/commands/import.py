@@ -16,8 +16,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from paratune.errors import ParatuneError
-from paratune.files import output_dir
+from paratune_base.errors import ParatuneError
+from paratune_base.files import output_dir
 
 
 def add_arguments(p):

@@ -38,7 +38,7 @@ def add_arguments(parser) -> None:
 
 def run(args) -> int:
     from collector.writer import skip_pandas
-    from paratune.errors import ParatuneError
+    from paratune_base.errors import ParatuneError
     from paratune.live.loop import print_once
     from paratune.live.loop import run as run_view
     from paratune.live.sources import open_source

@@ -25,7 +25,7 @@ import pyarrow as pa
 from collector.reader import (PART_SUFFIX, StreamScan, check_schema, find_traces, read_trace,
                               upgrade)
 from collector.schema import arrow_schema
-from paratune.errors import ParatuneError
+from paratune_base.errors import ParatuneError
 
 BACKLOG_ROWS = 600
 """Rows a followed trace starts with, so the sparklines are not empty at first."""

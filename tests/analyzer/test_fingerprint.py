@@ -13,7 +13,7 @@ from analyzer.derive import Derived, Gap, derive
 from analyzer.fingerprint import (FEATURE_NAMES, RUN_FEATURES, Fingerprint, feature_names,
                                   fingerprint, series_features)
 from collector.schema import trace_metadata
-from paratune.errors import ParatuneError
+from paratune_base.errors import ParatuneError
 from tests.analyzer.synth import T0, proc, row, table
 
 rng = np.random.default_rng(7)

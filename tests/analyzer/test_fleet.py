@@ -20,7 +20,7 @@ from analyzer import config
 from analyzer.fleet import CLOCK_SLACK_S, assemble, in_window, plan, robust_outliers, summarize
 from analyzer.parallel import run_units
 from collector.reader import read_trace
-from paratune.errors import ParatuneError
+from paratune_base.errors import ParatuneError
 from tests.helpers import ROOT, SAMPLES, as_node
 
 NODES = {"n01": "lammps-clean", "n02": "lammps-2", "n03": "lammps-3", "n04": "lammps-stall",

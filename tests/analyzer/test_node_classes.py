@@ -7,7 +7,7 @@ from analyzer.advice import usage_of
 from analyzer.analysis import analyze_trace
 from analyzer.load import load
 from analyzer.node_classes import NodeClass, load_catalog, predict, reference
-from paratune.errors import ParatuneError
+from paratune_base.errors import ParatuneError
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = ROOT / "sample_traces"

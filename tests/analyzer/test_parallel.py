@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from analyzer.parallel import _in_pool, iter_units
-from paratune.errors import ParatuneError
+from paratune_base.errors import ParatuneError
 
 UNITS = 24
 

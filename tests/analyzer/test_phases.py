@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from analyzer import config, phases
 from analyzer.kernels._pelt import _pelt, _prefix_sums
 from analyzer.phases import Phase, classify, find_phases, robust_scale, segment, standardise
-from paratune.errors import ParatuneError
+from paratune_base.errors import ParatuneError
 from tests.naive.pelt import (prefix_sums_ref, slope_per_min_ref, segment_blocks_ref, segment_brute, segment_op,
                                 segmentation_cost,
                                 synthetic_run)

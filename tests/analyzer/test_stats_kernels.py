@@ -9,7 +9,7 @@ from hypothesis.extra import numpy as hnp
 
 from analyzer.fingerprint import FEATURE_NAMES, features_matrix, series_features
 from analyzer.kernels import _stats as K
-from paratune.errors import ParatuneError
+from paratune_base.errors import ParatuneError
 from tests.naive import stats as naive
 
 MOMENT_KEYS = ("mean", "std", "min", "max", "skew", "kurtosis", "acf1", "slope", "frac_above")

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from collector.config import Config, load_config
-from paratune.errors import ParatuneError
+from paratune_base.errors import ParatuneError
 
 ROOT = Path(__file__).resolve().parents[2]
 

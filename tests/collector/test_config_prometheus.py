@@ -2,7 +2,7 @@
 import pytest
 
 from collector.config import DEFAULT_HOST, load_config, parse_address
-from paratune.errors import ParatuneError
+from paratune_base.errors import ParatuneError
 
 
 @pytest.mark.parametrize("text, expected", [

@@ -11,7 +11,7 @@ import pytest
 from collector.config import LicenceSettings, load_config
 from collector.licences import Licences, parse_lmstat, parse_slurm_licenses
 from collector.sampler import Sampler
-from paratune.errors import ParatuneError
+from paratune_base.errors import ParatuneError
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 

@@ -8,7 +8,7 @@ import pytest
 
 from collector import reader, schema, writer
 from collector.reader import find_traces, read_buffer, read_trace, read_traces
-from paratune.errors import ParatuneError
+from paratune_base.errors import ParatuneError
 from tests.helpers import T0, make_row, schema_for, ts_us, write_segment
 
 

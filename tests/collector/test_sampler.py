@@ -15,7 +15,7 @@ import pytest
 
 from collector import schema
 from collector.sampler import Sampler
-from paratune.errors import ParatuneError
+from paratune_base.errors import ParatuneError
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 

@@ -11,7 +11,7 @@ import pytest
 from collector import schema
 from collector.reader import read_trace, read_traces
 from collector.sampler import Sampler
-from paratune.errors import ParatuneError
+from paratune_base.errors import ParatuneError
 
 TREE = Path(__file__).resolve().parent.parent / "data" / "debian12"
 NEW = ("slurm_jobs", "licences")

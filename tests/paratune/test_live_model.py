@@ -25,7 +25,7 @@ from analyzer.online import OnlineRules
 from collector.schema import arrow_schema, trace_metadata
 from collector.writer import SegmentWriter, finalise
 from paratune.cli import build_parser, main
-from paratune.errors import ParatuneError
+from paratune_base.errors import ParatuneError
 from paratune.live.keys import KeyReader, parse_keys
 from paratune.live.model import SORT_KEYS, Model, Ring
 from paratune.live.sources import FollowSource, LiveSource, ReplaySource, open_source

@@ -13,7 +13,7 @@ import pyarrow as pa
 import pytest
 
 from collector.reader import read_buffer
-from paratune.errors import ParatuneError
+from paratune_base.errors import ParatuneError
 from tests.helpers import KILL_FLUSH, Kill, kill_lanes, ts_us
 from tests.reliability.bad_inputs import SOURCE
 

@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 
 from collector import schema
 from collector.reader import TS_RANGE_US, read_buffer
-from paratune.errors import ParatuneError
+from paratune_base.errors import ParatuneError
 
 AREA = "bad input: trace reader (fuzz)"
 ROOT = Path(__file__).resolve().parents[2]

@@ -7,7 +7,7 @@ import pytest
 from collector.importers import pcp
 from collector.importers.build import JOB_COMM
 from collector.reader import find_traces, read_trace
-from paratune.errors import ParatuneError
+from paratune_base.errors import ParatuneError
 
 from .conftest import PCP, cli, need, need_pcp_tool, need_pmdumplog
 

@@ -10,7 +10,7 @@ import pytest
 from analyzer.kernels._rates import _counter_rate
 from collector.importers import tacc_stats
 from collector.importers.build import JOB_COMM
-from paratune.errors import ParatuneError
+from paratune_base.errors import ParatuneError
 
 from .conftest import TACC, need
 

@@ -8,7 +8,7 @@ import stat
 from collections.abc import Callable
 from pathlib import Path
 
-from paratune.errors import ParatuneError
+from paratune_base.errors import ParatuneError
 
 FILE_MODE = 0o640
 MACHINE_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EROFS)
