@@ -16,7 +16,7 @@ import polars as pl
 
 from analyzer import config as C
 from analyzer.allocation import Allocation, licence_rows
-from analyzer.analysis import Analysis
+from analyzer.pipeline import Analysis
 from analyzer.behaviour import run_sums
 from analyzer.report.format import human_bytes, span
 from analyzer.signals import run_signals

@@ -8,7 +8,7 @@ import polars as pl
 
 from analyzer.advice import Advice, advise
 from analyzer.allocation import Allocation, from_record, of_trace
-from analyzer.analysis import Analysis, analyze_trace
+from analyzer.pipeline import Analysis, analyze_trace
 from analyzer.derive import NOT_DERIVED
 from analyzer.load import load
 from analyzer.node_classes import NodeClass, predict, reference

@@ -27,7 +27,7 @@ import numpy as np
 import polars as pl
 
 from analyzer import config
-from analyzer.analysis import Analysis
+from analyzer.pipeline import Analysis
 
 COMPARE_METRICS = ("cpu_busy_pct", "cpu_user_pct", "cpu_system_pct", "cpu_iowait_pct", "core_imbalance_pct",
                    "mem_used_pct", "majflt_rate", "psi_cpu_some_pct", "psi_mem_some_pct", "psi_io_some_pct",

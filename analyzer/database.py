@@ -21,7 +21,7 @@ import numpy as np
 import polars as pl
 
 from analyzer import config
-from analyzer.analysis import Analysis
+from analyzer.pipeline import Analysis
 from analyzer.fingerprint import feature_names
 from analyzer.rules import KINDS
 from analyzer.recognition import Index, index_key

@@ -70,6 +70,11 @@ class Derived:
         step[1:] = np.diff(self.t)
         return step
 
+    @property
+    def missing_s(self) -> float:
+        """Seconds of the span with no sample: each gap beyond one interval."""
+        return float(sum(max(g.missing_s - self.interval_s, 0.0) for g in self.gaps))
+
     def job_totals(self) -> pl.DataFrame:
         """One row per job on this node: its user (the most frequent, ties by
         name), first and last sample times, CPU seconds, distinct processes and

@@ -193,7 +193,7 @@ def summarize(unit: Unit, start: str | None = None, end: str | None = None) -> d
     (``_salvage``); a unit with no sample between ``start`` and ``end`` is
     marked ``outside`` and left out of the tables (a window over a long
     history is not a list of failures)."""
-    from analyzer.analysis import analyze_trace, gap_seconds
+    from analyzer.pipeline import analyze_trace
     from analyzer.load import NoSamplesSelected, load
     from collector.writer import skip_pandas
 
@@ -216,7 +216,7 @@ def summarize(unit: Unit, start: str | None = None, end: str | None = None) -> d
     jobs = _job_rows(d, cores)
     node = {
         **head, "error": None, "start": float(d.t[0]), "end": float(d.t[-1]), "samples": d.n,
-        "interval_s": d.interval_s, "gap_s": gap_seconds(d), "cores": cores,
+        "interval_s": d.interval_s, "gap_s": d.missing_s, "cores": cores,
         **_node_means(d.metrics, slice(None)),
         "mem_used_pct_max": float(np.nanmax(mem)) if np.isfinite(mem).any() else None,
         "bottleneck": a.characterization.label,      # the day as one stretch

@@ -19,7 +19,7 @@ import numpy as np
 import polars as pl
 
 from analyzer import config
-from analyzer.analysis import Analysis
+from analyzer.pipeline import Analysis
 from analyzer.anomalies import Anomaly
 from analyzer.kernels._detect import _events
 

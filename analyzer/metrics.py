@@ -85,6 +85,12 @@ def unit(name: str) -> str:
     return m.unit if m else ""
 
 
+def key_series() -> tuple[tuple[str, str], ...]:
+    """KEY_SERIES with their labels, the unit after the label where it helps read a sparkline."""
+    return tuple((name, label(name) + (f" {unit(name)}" if unit(name) in ("%", "B/s") else ""))
+                 for name in KEY_SERIES)
+
+
 def doc_table() -> str:
     """The Markdown table of docs/metrics.md."""
     rows = ["| metric | label | unit | what it is |", "|---|---|---|---|"]

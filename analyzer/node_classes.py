@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from analyzer import config as C
-from analyzer.analysis import Analysis
+from analyzer.pipeline import Analysis
 from analyzer.advice import Usage
 from paratune_base.errors import ParatuneError
 

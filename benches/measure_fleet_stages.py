@@ -42,7 +42,6 @@ def main() -> int:
     import numpy as np
 
     from analyzer import fleet
-    from analyzer.analysis import gap_seconds
     from analyzer.anomalies import detect
     from analyzer.characterize import characterize, mean_profile
     from analyzer.derive import derive
@@ -79,7 +78,7 @@ def main() -> int:
             found = detect(d, None, run)
             t4 = time.perf_counter()
             fleet._job_rows(d, max(int(d.core_busy.shape[1]), 1))
-            gap_seconds(d), characterize(mean_profile(d.metrics)), [a.to_dict() for a in found]
+            d.missing_s, characterize(mean_profile(d.metrics)), [a.to_dict() for a in found]
             t5 = time.perf_counter()
             for k, dt in zip(STAGES, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4)):
                 spent[k] += dt

@@ -21,7 +21,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 from docblock import replace_block  # noqa: E402
 
 from analyzer.advice import usage_of  # noqa: E402
-from analyzer.analysis import analyze_trace  # noqa: E402
+from analyzer.pipeline import analyze_trace  # noqa: E402
 from analyzer.load import load  # noqa: E402
 from analyzer.node_classes import load_catalog, predict, reference  # noqa: E402
 

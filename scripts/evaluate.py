@@ -132,7 +132,7 @@ def recognition_section(cal, test) -> list[str]:
 
 def _xeon_queries(index) -> dict[str, list[bool]]:
     """The sample traces' plain runs (recorded on the Xeon) as queries."""
-    from analyzer.analysis import analyze_trace
+    from analyzer.pipeline import analyze_trace
     from analyzer.load import load
     manifest = json.loads((E.ROOT / "sample_traces" / "manifest.json").read_text())
     out = {"named": [], "behaviour": [], "rejected": []}

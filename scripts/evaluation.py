@@ -88,7 +88,7 @@ class Item:
 
 def load_set(name: str, analyse: bool = False, root: Path = CORPUS) -> list[Item]:
     """Every run of corpus/NAME (derived; fully analysed with ``analyse``)."""
-    from analyzer.analysis import analyze_trace
+    from analyzer.pipeline import analyze_trace
     from analyzer.derive import derive
     from analyzer.load import load
     from analyzer.signals import identify_run

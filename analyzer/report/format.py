@@ -74,3 +74,9 @@ def sparkline(values, width: int, hi: float | None = None) -> str:
     levels = (np.clip(np.maximum(means, 0.0) / top * len(SPARK), 0, len(SPARK) - 1) if top > 0
               else np.zeros(means.size))
     return "".join(SPARK[int(v)] if n else " " for v, n in zip(levels, counts))
+
+
+def finite_or_none(x) -> float | None:
+    """A number for JSON: None where it is NaN or infinite."""
+    x = float(x)
+    return x if math.isfinite(x) else None

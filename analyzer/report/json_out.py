@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import json
 
-from analyzer.analysis import Analysis, finite_or_none, gap_seconds
-from analyzer.report.format import iso
+from analyzer.pipeline import Analysis
+from analyzer.report.format import finite_or_none, iso
 from analyzer.report.strict_json import _clean, dumps  # noqa: F401  (re-exported)
 
 SCHEMA_VERSION = 1
@@ -18,7 +18,7 @@ def to_document(a: Analysis) -> dict:
         "trace": {
             "host": tr.host, "start": iso(start), "end": iso(end),
             "duration_s": round(end - start + d.interval_s, 3), "interval_s": d.interval_s,
-            "samples": d.n, "gaps": len(d.gaps), "gap_seconds": round(gap_seconds(d), 3),
+            "samples": d.n, "gaps": len(d.gaps), "gap_seconds": round(d.missing_s, 3),
             "jobs": a.jobs, "job": tr.job, "files": [str(f) for f in tr.files], "notes": tr.notes,
             "kernel": tr.metadata.get("kernel"), "cpu_model": tr.metadata.get("cpu_model"),
             "cores": int(tr.metadata["cores"]) if tr.metadata.get("cores", "").isdigit() else None,

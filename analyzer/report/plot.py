@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
-    from analyzer.analysis import Analysis
+    from analyzer.pipeline import Analysis
 
 from analyzer import metrics
 from analyzer.report.format import PHASE_COLOURS

@@ -10,7 +10,8 @@ from rich.table import Table
 from rich.text import Text
 
 from analyzer import metrics
-from analyzer.analysis import Analysis, gap_seconds, key_series
+from analyzer.pipeline import Analysis
+from analyzer.metrics import key_series
 from analyzer.report.format import (BOTTLENECK_COLOURS, PHASE_COLOURS, hms, human_bytes, span, sparkline,
                                     spans_days)
 
@@ -23,7 +24,7 @@ def _header(a: Analysis) -> Panel:
         f"[bold]{tr.host}[/]  {tr.metadata.get('cpu_model', '')}  {tr.metadata.get('cores', '?')} cores  "
         f"kernel {tr.metadata.get('kernel', '?')}",
         f"{start_day} → {hms(end)}  ({span(end - start + d.interval_s)}), {d.n} samples every "
-        f"{d.interval_s:g} s, {len(d.gaps)} gap(s) ({span(gap_seconds(d))} missing)",
+        f"{d.interval_s:g} s, {len(d.gaps)} gap(s) ({span(d.missing_s)} missing)",
         f"jobs: {', '.join(a.jobs) if a.jobs else 'none'}    run: [bold]{a.run.describe()}[/]",
     ]
     lines += [f"[yellow]note:[/] {n}" for n in tr.notes]

@@ -66,7 +66,7 @@ def run(args) -> int:
         raise ParatuneError("--out, --workers, --scheduler and --cache are for fleets: several hosts or --fleet")
     # imported here, not above: a fleet's parent only plans and tabulates, and
     # numba's ~1 s import would delay every worker's start
-    from analyzer.analysis import analyze_trace
+    from analyzer.pipeline import analyze_trace
     from analyzer.load import load
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
                   console=err, transient=True, disable=not err.is_terminal) as progress:

@@ -22,7 +22,7 @@ def add_arguments(p):
 
 
 def _one(path):
-    from analyzer.analysis import analyze_trace
+    from analyzer.pipeline import analyze_trace
     from analyzer.load import load
     traces = load([path])
     if len(traces) != 1:

@@ -65,7 +65,7 @@ def add_arguments(p):
 def _analyses(paths, job=None):
     """One analysis per run: each PATH on its own (a file, or a directory of
     one run's segments), except for a job, whose nodes' traces belong together."""
-    from analyzer.analysis import analyze_trace
+    from analyzer.pipeline import analyze_trace
     from analyzer.load import load
     if job is not None:
         return [analyze_trace(t) for t in load(paths, job=job)]

@@ -9,7 +9,7 @@ from analyzer import config as C
 from analyzer.advice import (Usage, advise, cpu_notes, idle_notes, mem_option, memory_notes,
                              regression_notes, time_notes, time_option)
 from analyzer.allocation import Allocation, from_record, node_allocation, of_trace
-from analyzer.analysis import analyze_trace
+from analyzer.pipeline import analyze_trace
 from analyzer.load import load
 
 SAMPLES = Path(__file__).resolve().parents[2] / "sample_traces"

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from analyzer.analysis import analyze_trace
+from analyzer.pipeline import analyze_trace
 from analyzer.load import load
 
 ROOT = Path(__file__).resolve().parents[2]

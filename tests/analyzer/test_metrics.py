@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 
 from analyzer import metrics
-from analyzer.analysis import key_series
+from analyzer.metrics import key_series
 from analyzer.derive import derive
 from analyzer.load import load
 

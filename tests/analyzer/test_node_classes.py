@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 
 from analyzer.advice import usage_of
-from analyzer.analysis import analyze_trace
+from analyzer.pipeline import analyze_trace
 from analyzer.load import load
 from analyzer.node_classes import NodeClass, load_catalog, predict, reference
 from paratune_base.errors import ParatuneError

@@ -126,7 +126,7 @@ def test_nearest_labels_of_nothing():
 def real():
     if not (TRACES / "manifest.json").exists():
         pytest.skip("sample traces not recorded (scripts/record_sample_traces.py)")
-    from analyzer.analysis import analyze_trace
+    from analyzer.pipeline import analyze_trace
     from analyzer.fingerprint import feature_names
     from analyzer.load import load
     names = list(feature_names())

@@ -10,7 +10,7 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from analyzer.analysis import analyze_trace
+from analyzer.pipeline import analyze_trace
 from analyzer.load import load
 from paratune.live.model import Model
 

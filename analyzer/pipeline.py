@@ -1,12 +1,11 @@
-"""One host's trace -> everything the report shows (the library side of ``analyze``)."""
+"""One host's trace through every stage: derive, the run, phases, anomalies, fingerprint, top processes (`paratune analyze`)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import numpy as np
 import polars as pl
 
-from analyzer import config, metrics
+from analyzer import config
 from analyzer.anomalies import Anomaly, detect
 from analyzer.characterize import Characterization, classify, mean_profile, of_phases
 from analyzer.derive import Derived, derive
@@ -81,18 +80,3 @@ def analyze_trace(trace: Trace, detail: bool = True) -> Analysis:
         processes=top_processes(d, job=trace.job),
         jobs=jobs,
     )
-
-
-def gap_seconds(d: Derived) -> float:
-    return float(sum(max(g.missing_s - d.interval_s, 0.0) for g in d.gaps))
-
-
-def key_series() -> tuple[tuple[str, str], ...]:
-    """Metrics drawn as sparklines and plots, with their labels (analyzer.metrics)."""
-    return tuple((name, metrics.label(name) + (f" {metrics.unit(name)}" if metrics.unit(name) in ("%", "B/s") else ""))
-                 for name in metrics.KEY_SERIES)
-
-
-def finite_or_none(x) -> float | None:
-    x = float(x)
-    return x if np.isfinite(x) else None
