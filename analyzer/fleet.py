@@ -21,7 +21,7 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
-from analyzer import config
+from analyzer import config, metrics
 from analyzer.times import is_relative, parse_time
 from collector.reader import find_traces, read_trace
 from collector.schema import trace_metadata
@@ -369,14 +369,12 @@ def robust_outliers(x: np.ndarray, min_diff: float, z: float) -> tuple[np.ndarra
     return flags, med, scores
 
 
+FLEET_UNITS = {"job_cpu_pct": "%", "net_Bps": "B/s", "disk_Bps": "B/s", "gap_s": "s", "anomalies": ""}
+"""Units of the fleet's own aggregates; the rest are derived metrics (analyzer.metrics)."""
+
+
 def _fmt(metric: str, x: float) -> str:
-    if metric.endswith("Bps"):
-        return f"{x / 1e6:.1f} MB/s"
-    if metric.endswith("pct"):
-        return f"{x:.0f}%"
-    if metric == "gap_s":
-        return f"{x:.0f} s"
-    return f"{x:g}"
+    return metrics.show(x, FLEET_UNITS.get(metric, metrics.unit(metric)))
 
 
 def _group_outliers(df: pl.DataFrame, peers: str, metrics: dict[str, float]) -> list[dict]:

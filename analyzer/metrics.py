@@ -19,16 +19,20 @@ class Metric:
     description: str
 
     def show(self, value: float | None) -> str:
-        """The value for a person: rates of bytes in MB/s, percent without decimals."""
-        if value is None or not math.isfinite(value):
-            return "-"
-        if self.unit == "B/s":
-            return f"{value / 1e6:.1f} MB/s"
-        if self.unit == "bytes":
-            return f"{value / 2**30:.2f} GiB"
-        if self.unit == "%":
-            return f"{value:.0f}%"
-        return f"{value:.3g} {self.unit}".rstrip()
+        return show(value, self.unit)
+
+
+def show(value: float | None, unit: str) -> str:
+    """A value for a person: rates of bytes in MB/s, bytes in GiB, percent without decimals."""
+    if value is None or not math.isfinite(value):
+        return "-"
+    if unit == "B/s":
+        return f"{value / 1e6:.1f} MB/s"
+    if unit == "bytes":
+        return f"{value / 2**30:.2f} GiB"
+    if unit == "%":
+        return f"{value:.0f}%"
+    return f"{value:.3g} {unit}".rstrip()
 
 
 _STATES = {"user": "user", "nice": "nice", "system": "system", "idle": "idle", "iowait": "I/O wait",

@@ -48,6 +48,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from analyzer import characterize, config
+from analyzer.metrics import unit
 from analyzer.kernels._pelt import _cost, _pelt, _prefix_sums, _refine
 from paratune_base.errors import ParatuneError
 
@@ -162,7 +163,7 @@ def standardise(metrics: dict[str, np.ndarray], n: int,
         if x.shape != (n,):
             raise ParatuneError(f"metric {name} has shape {x.shape}, expected ({n},)")
         x = np.where(np.isfinite(x), x, np.nan)
-        if name.endswith("_Bps"):
+        if unit(name) == "B/s":
             with np.errstate(invalid="ignore"):
                 x = np.log1p(np.maximum(x, 0.0) / config.BYTES_KNEE)
             floor = config.SCALE_FLOOR_LOG
