@@ -52,38 +52,35 @@ class Characterization:
                 "shares": {k: round(v, 4) for k, v in self.shares.items()}}
 
 
-def _get(p: dict, name: str) -> float:
-    v = p.get(name, math.nan)
-    return v if v is not None and math.isfinite(v) else 0.0
-
-
 def classify(profile: dict[str, float], mem_slope: float = 0.0, swap_slope: float = 0.0,
              duration_s: float = 0.0) -> Characterization:
     """The bottleneck of one stretch of time from its mean profile (see the module doc).
 
     mem_slope / swap_slope: mem_used_pct / swap_used_pct trends in percentage
     points per minute over the stretch."""
+    # the finite values once; a missing or NaN metric reads as 0 (a phase is classified thousands of times)
+    finite = {k: v for k, v in profile.items() if v is not None and math.isfinite(v)}
     busy = profile.get("cpu_busy_pct", math.nan)
     if busy is None or not math.isfinite(busy):
         if not any(math.isfinite(profile.get(k, math.nan) or math.nan) for k in ("cpu_user_pct", "cpu_system_pct")):
             return Characterization("unknown", ["no CPU samples"])
-        busy = _get(profile, "cpu_user_pct") + _get(profile, "cpu_system_pct")
-    user = _get(profile, "cpu_user_pct") + _get(profile, "cpu_nice_pct")
-    iowait = _get(profile, "cpu_iowait_pct")
-    disk = _get(profile, "disk_read_Bps") + _get(profile, "disk_write_Bps")
-    net = _get(profile, "net_rx_Bps") + _get(profile, "net_tx_Bps")
+        busy = finite.get("cpu_user_pct", 0.0) + finite.get("cpu_system_pct", 0.0)
+    user = finite.get("cpu_user_pct", 0.0) + finite.get("cpu_nice_pct", 0.0)
+    iowait = finite.get("cpu_iowait_pct", 0.0)
+    disk = finite.get("disk_read_Bps", 0.0) + finite.get("disk_write_Bps", 0.0)
+    net = finite.get("net_rx_Bps", 0.0) + finite.get("net_tx_Bps", 0.0)
     mb = 1e6
 
     if busy < C.IDLE_BUSY_PCT and disk < C.IDLE_DISK_BPS and net < C.IDLE_NET_BPS and iowait < C.IO_IOWAIT_PCT:
         return Characterization("idle", [f"cpu_busy {busy:.1f}% < {C.IDLE_BUSY_PCT:g}%, disk {disk / mb:.2f} MB/s, "
                                          f"net {net / mb:.2f} MB/s"])
     mem = []
-    if _get(profile, "psi_mem_some_pct") >= C.MEM_PSI_PCT:
+    if finite.get("psi_mem_some_pct", 0.0) >= C.MEM_PSI_PCT:
         mem.append(f"psi_mem_some {profile['psi_mem_some_pct']:.1f}% >= {C.MEM_PSI_PCT:g}%")
-    if _get(profile, "majflt_rate") >= C.MEM_MAJFLT_RATE:
+    if finite.get("majflt_rate", 0.0) >= C.MEM_MAJFLT_RATE:
         mem.append(f"major faults {profile['majflt_rate']:.0f}/s >= {C.MEM_MAJFLT_RATE:g}/s")
     if "swapin_rate" in profile or "swapout_rate" in profile:
-        swap = _get(profile, "swapin_rate") + _get(profile, "swapout_rate")
+        swap = finite.get("swapin_rate", 0.0) + finite.get("swapout_rate", 0.0)
         if swap >= C.MEM_SWAP_PAGES_RATE:
             mem.append(f"swapping {swap:.0f} pages/s >= {C.MEM_SWAP_PAGES_RATE:g}")
     elif abs(swap_slope) >= C.MEM_SWAP_PCT_PER_MIN:
@@ -96,9 +93,9 @@ def classify(profile: dict[str, float], mem_slope: float = 0.0, swap_slope: floa
     io = []
     if iowait >= C.IO_IOWAIT_PCT:
         io.append(f"iowait {iowait:.1f}% >= {C.IO_IOWAIT_PCT:g}%")
-    if _get(profile, "disk_util_pct") >= C.IO_BOUND_UTIL_PCT:
+    if finite.get("disk_util_pct", 0.0) >= C.IO_BOUND_UTIL_PCT:
         io.append(f"disk_util {profile['disk_util_pct']:.0f}% >= {C.IO_BOUND_UTIL_PCT:g}%")
-    if _get(profile, "psi_io_some_pct") >= C.IO_BOUND_PSI_PCT:
+    if finite.get("psi_io_some_pct", 0.0) >= C.IO_BOUND_PSI_PCT:
         io.append(f"psi_io_some {profile['psi_io_some_pct']:.1f}% >= {C.IO_BOUND_PSI_PCT:g}%")
     if disk >= C.IO_DISK_BPS:
         io.append(f"disk {disk / mb:.0f} MB/s >= {C.IO_DISK_BPS / mb:g} MB/s")
@@ -109,7 +106,7 @@ def classify(profile: dict[str, float], mem_slope: float = 0.0, swap_slope: floa
         return Characterization("network-bound", [f"net {net / mb:.0f} MB/s, {per_pct / mb:.1f} MB/s per busy % "
                                                   f">= {C.NET_BPS_PER_BUSY_PCT / mb:g}"])
     return Characterization("compute-bound", [f"cpu_busy {busy:.0f}% (user {user:.0f}%, system "
-                                              f"{_get(profile, 'cpu_system_pct'):.0f}%) with no I/O, memory "
+                                              f"{finite.get('cpu_system_pct', 0.0):.0f}%) with no I/O, memory "
                                               "or network pressure"])
 
 
