@@ -20,7 +20,6 @@ def step() -> float:
     """Width of one int8 code in z units: clipped scores span the whole code range."""
     return config.SIMILARITY_CLIP / CODE_MAX
 
-_NO_COMMANDS = np.zeros(0, dtype=np.int32)
 
 
 def encode(values) -> tuple[np.ndarray, list[str]]:
@@ -43,24 +42,18 @@ def best_per_label(dist: np.ndarray, rows: np.ndarray, label_codes: np.ndarray,
     return [(int(labels[k]), float(dist[order[k]]), int(rows[order[k]])) for k in np.sort(first)[:want]]
 
 
-def nearest_labels(matrix, codes, errors, query: np.ndarray, label_codes, n_labels: int, top: int,
-                   command_codes=None, command: int = -1, penalty: float = 0.0
+def nearest_labels(matrix, codes, errors, query: np.ndarray, label_codes, n_labels: int, top: int
                    ) -> list[tuple[int, float, int]]:
-    """The ``top`` nearest labels to ``query`` (scaled, float32), each with its nearest row.
-
-    A row's distance is its RMS difference plus ``penalty`` when its command
-    code differs from ``command`` (-1: a command no stored run has)."""
+    """The ``top`` nearest labels to ``query`` (scaled, float32) by RMS difference, each with its nearest row."""
     n = len(label_codes)
     want = min(top, n_labels)
     if n == 0 or want <= 0:
         return []
     if codes.shape[1] > MAX_FEATURES:
         raise ValueError(f"{codes.shape[1]} features: the distance bounds hold at most {MAX_FEATURES}")
-    if command_codes is None or not penalty:
-        command_codes, penalty = _NO_COMMANDS, 0.0
     query = np.ascontiguousarray(query, dtype=np.float32)
     query_codes, query_error = quantize(query[None, :])
-    bounds = _lower_bounds(codes, errors, query_codes[0], query_error[0], step(), command_codes, command, penalty)
+    bounds = _lower_bounds(codes, errors, query_codes[0], query_error[0], step())
     k = min(n, config.SIMILARITY_SHORTLIST)
     while True:
         if k < n:
@@ -69,8 +62,6 @@ def nearest_labels(matrix, codes, errors, query: np.ndarray, label_codes, n_labe
         else:
             rows, left_out = np.arange(n), np.inf
         dist = _rms_distances(matrix, query, rows)
-        if penalty:
-            dist += penalty * (np.asarray(command_codes)[rows] != command)
         best = best_per_label(dist, rows, label_codes, want)
         if k == n or (len(best) == want and best[-1][1] < left_out):
             return best

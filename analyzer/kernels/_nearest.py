@@ -59,9 +59,8 @@ def _quantize(matrix, step):
 
 
 @njit(cache=True, fastmath={"reassoc", "contract"})
-def _lower_bounds(codes, errors, query_codes, query_error, step, command_codes, command, penalty):
-    """For every row, a value never above its RMS distance to the query (plus
-    ``penalty`` when its command code differs from ``command``).
+def _lower_bounds(codes, errors, query_codes, query_error, step):
+    """For every row, a value never above its RMS distance to the query.
 
     With x = c*step + ex and q = cq*step + eq (codes and rounding errors),
     ||x - q|| >= step*||c - cq|| - ||ex|| - ||eq|| (the triangle inequality).
@@ -78,6 +77,4 @@ def _lower_bounds(codes, errors, query_codes, query_error, step, command_codes, 
         if not lb > 0.0:          # also an infinite error (a NaN row or query): the row is checked
             lb = 0.0
         out[i] = lb / np.sqrt(f) if f else 0.0
-        if penalty != 0.0 and command_codes[i] != command:
-            out[i] += penalty
     return out

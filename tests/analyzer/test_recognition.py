@@ -16,7 +16,6 @@ from analyzer.recognition import (INDEX_FORMAT, Index, Scaler, classify, fisher_
 from tests.naive import nearest as naive
 
 TRACES = Path(__file__).resolve().parents[2] / "sample_traces"
-NO_CMD = np.zeros(0, dtype=np.int32)
 
 
 def _rows(n, f, seed, nan=False):
@@ -31,9 +30,9 @@ def _rows(n, f, seed, nan=False):
 SHAPES = [(0, 5), (1, 1), (7, 3), (200, 48), (5, 0)]
 
 
-def _bounds(codes, err, q, cmds=NO_CMD, cmd=-1, penalty=0.0, kernel=_lower_bounds):
+def _bounds(codes, err, q, kernel=_lower_bounds):
     qc, qe = _quantize(q[None, :], step())
-    return kernel(codes, err, qc[0], qe[0], step(), cmds, cmd, penalty)
+    return kernel(codes, err, qc[0], qe[0], step())
 
 
 @pytest.mark.parametrize("n, f", SHAPES)
@@ -53,17 +52,14 @@ def test_quantize_matches_reference(n, f):
 
 
 @pytest.mark.parametrize("n, f", SHAPES)
-@pytest.mark.parametrize("penalty", [0.0, 1.0])
-def test_lower_bounds_match_reference_and_stay_below_distances(n, f, penalty):
+def test_lower_bounds_match_reference_and_stay_below_distances(n, f):
     m, q = np.clip(_rows(n, f, n + f, nan=True), -6, 6), _rows(1, f, 7)[0]
     codes, err = _quantize(m, step())
-    cmds = (np.arange(n) % 2).astype(np.int32)
-    lb = _bounds(codes, err, q, cmds, 1, penalty)
-    np.testing.assert_allclose(lb, _bounds(codes, err, q, cmds, 1, penalty, naive.lower_bounds), rtol=1e-8)
-    exact = naive.rms_distances(m, q) + penalty * (cmds != 1)
-    assert np.all(lb <= np.nan_to_num(exact, nan=np.inf))
+    lb = _bounds(codes, err, q)
+    np.testing.assert_allclose(lb, _bounds(codes, err, q, naive.lower_bounds), rtol=1e-8)
+    assert np.all(lb <= np.nan_to_num(naive.rms_distances(m, q), nan=np.inf))
     if n and np.isnan(m[0]).any():
-        assert lb[0] == penalty * (cmds[0] != 1)            # a NaN row bounds nothing
+        assert lb[0] == 0.0            # a NaN row bounds nothing
 
 
 def test_lower_bounds_of_a_nan_query_are_zero():
@@ -84,10 +80,9 @@ def test_bound_never_exceeds_the_exact_distance(f, seed, spread):
     assert np.all(_bounds(codes, err, q) <= naive.rms_distances(m, q))
 
 
-def _search(m, q, labels, top=5, cmds=None, cmd=-1, penalty=0.0):
+def _search(m, q, labels, top=5):
     codes, err = _quantize(m, step())
-    return nearest_labels(m, codes, err, q, labels, int(labels.max()) + 1 if len(labels) else 0, top,
-                          cmds, cmd, penalty)
+    return nearest_labels(m, codes, err, q, labels, int(labels.max()) + 1 if len(labels) else 0, top)
 
 
 def _same(got, ref):
@@ -96,7 +91,7 @@ def _same(got, ref):
 
 
 @pytest.mark.parametrize("shortlist", [4, 1024])
-@pytest.mark.parametrize("kind", ["clusters", "noise", "few-labels", "commands"])
+@pytest.mark.parametrize("kind", ["clusters", "noise", "few-labels"])
 def test_nearest_labels_equal_the_exact_scan(kind, shortlist, monkeypatch):
     """Small shortlists force the widening path; noise has no cluster structure to help the bound."""
     monkeypatch.setattr(config, "SIMILARITY_SHORTLIST", shortlist)
@@ -109,11 +104,9 @@ def test_nearest_labels_equal_the_exact_scan(kind, shortlist, monkeypatch):
     else:
         m = rng.normal(0, 2, (apps, f))[app] + rng.normal(0, 0.3, (n, f))
     m = np.clip(m, -6, 6).astype(np.float32)
-    cmds = (app % 7).astype(np.int32) if kind == "commands" else None
-    for t in range(5):
+    for _ in range(5):
         q = np.clip(m[rng.integers(n)] + rng.normal(0, 0.2, f), -6, 6).astype(np.float32)
-        got = _search(m, q, app, 5, cmds, t, 1.0 if cmds is not None else 0.0)
-        _same(got, naive.nearest_labels(m, q, app, 5, cmds, t, 1.0 if cmds is not None else 0.0))
+        _same(_search(m, q, app, 5), naive.nearest_labels(m, q, app, 5))
 
 
 def test_nearest_labels_of_nothing():
@@ -160,10 +153,9 @@ def test_real_runs_among_many_jittered_copies_equal_the_exact_scan(real, monkeyp
     m = np.clip(np.asarray(idx.matrix)[src] + rng.normal(0, 0.3, (len(src), idx.matrix.shape[1])),
                 -6, 6).astype(np.float32)
     labels = np.asarray(idx.label_codes)[src] * 100 + rng.integers(0, 100, len(src)).astype(np.int32)
-    cmds = np.asarray(idx.command_codes)[src]
     for name, _, comm, vector in rows[::3]:
-        q, cmd = idx.scaled(vector, names), idx.command_names.index(comm)
-        _same(_search(m, q, labels, 5, cmds, cmd, 1.0), naive.nearest_labels(m, q, labels, 5, cmds, cmd, 1.0))
+        q = idx.scaled(vector, names)
+        _same(_search(m, q, labels, 5), naive.nearest_labels(m, q, labels, 5))
 
 
 # ---- scaling, selection, the index on disk

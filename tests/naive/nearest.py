@@ -21,7 +21,7 @@ def quantize(matrix, step):
     return c.astype(np.int8), np.where(np.isnan(x).any(axis=1), np.inf, err)
 
 
-def lower_bounds(codes, errors, query_codes, query_error, step, command_codes, command, penalty):
+def lower_bounds(codes, errors, query_codes, query_error, step):
     """The triangle inequality without any rounding slack (so a hair above the kernel's)."""
     f = codes.shape[1]
     if f == 0:
@@ -29,16 +29,12 @@ def lower_bounds(codes, errors, query_codes, query_error, step, command_codes, c
     else:
         euclid = step * np.sqrt(((codes.astype(np.int64) - query_codes.astype(np.int64)) ** 2).sum(axis=1))
         lb = np.nan_to_num(np.maximum(euclid - errors - query_error, 0.0)) / np.sqrt(f)
-    if penalty:
-        lb = lb + penalty * (command_codes != command)
     return lb
 
 
-def nearest_labels(matrix, query, label_codes, top, command_codes=None, command=-1, penalty=0.0):
+def nearest_labels(matrix, query, label_codes, top):
     """Brute force: every distance, then the nearest row of each label."""
     d = rms_distances(matrix, query)
-    if command_codes is not None and penalty:
-        d = d + penalty * (command_codes != command)
     best = {}
     for i in np.lexsort((np.arange(len(d)), d)):
         best.setdefault(int(label_codes[i]), (float(d[i]), int(i)))
