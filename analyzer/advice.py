@@ -220,15 +220,34 @@ def _run_share(a: Analysis, u: Usage, label: str) -> tuple[float, list[str]]:
     return total / max(hi - lo, 1e-9), where
 
 
+def shared_fs_bytes(a: Analysis) -> float:
+    """Bytes read and written through NFS and Lustre clients over the trace (0 without them)."""
+    table = a.trace.table
+    if "fs" not in table.column_names:
+        return 0.0
+    first: dict[str, float] = {}
+    last: dict[str, float] = {}
+    for items in table.column("fs").to_pylist():
+        for m in items or ():
+            v = float((m.get("read_bytes") or 0) + (m.get("write_bytes") or 0))
+            first.setdefault(m["mount"], v)
+            last[m["mount"]] = v
+    return sum(max(last[k] - first[k], 0.0) for k in last)
+
+
 def io_notes(a: Analysis, u: Usage) -> list[Note]:
     share, where = _run_share(a, u, "io-bound")
     if share < C.ADVICE_PHASE_SHARE:
         return []
-    gib = max(1, math.ceil(u.io_bytes / (1 << 30)))
-    return [Note("io", WARN, f"{share:.0%} of the run waited on storage; node-local scratch ($TMPDIR) for "
-                 "its working files would take that off the shared disk", f"io-bound phases at "
-                 f"{', '.join(where[:4])}; the run read and wrote {human_bytes(u.io_bytes)}",
-                 f"--tmp={gib}G", u.host)]
+    shared = shared_fs_bytes(a)
+    evidence = f"io-bound phases at {', '.join(where[:4])}; the run read and wrote {human_bytes(u.io_bytes)}"
+    if shared > 0.1 * max(u.io_bytes, 1.0):
+        gib = max(1, math.ceil(u.io_bytes / (1 << 30)))
+        return [Note("io", WARN, f"{share:.0%} of the run waited on storage, {human_bytes(shared)} of it through "
+                     "a shared file system: node-local scratch ($TMPDIR) for its working files would take "
+                     "that off the network", evidence, f"--tmp={gib}G", u.host)]
+    return [Note("io", WARN, f"{share:.0%} of the run waited on the node's own disk: a node class with faster "
+                 "local storage (advise --catalog), or fewer, larger writes", evidence, None, u.host)]
 
 
 def network_notes(a: Analysis, u: Usage, nodes: int) -> list[Note]:

@@ -13,8 +13,9 @@ from analyzer.derive import NOT_DERIVED
 from analyzer.load import load
 from analyzer.node_classes import NodeClass, predict, reference
 
-READ_SKIP = NOT_DERIVED - {"gpus"}
-"""Advice reads the GPU samples too (allocated GPUs left unused)."""
+READ_SKIP = NOT_DERIVED - {"gpus", "fs"}
+"""Advice reads the GPU samples (allocated GPUs left unused) and the NFS/Lustre
+counters (I/O through a shared file system) too."""
 
 
 def advise_paths(paths, job: str | None = None, catalog: list[NodeClass] | None = None,

@@ -6,8 +6,8 @@ import polars as pl
 import pytest
 
 from analyzer import config as C
-from analyzer.advice import (Usage, advise, cpu_notes, idle_notes, mem_option, memory_notes,
-                             regression_notes, time_notes, time_option)
+from analyzer.advice import (Usage, advise, cpu_notes, gpu_notes, idle_notes, io_notes, licence_notes, mem_option,
+                             memory_notes, network_notes, regression_notes, time_notes, time_option, usage_of)
 from analyzer.allocation import Allocation, from_record, node_allocation, of_trace
 from analyzer.pipeline import analyze_trace
 from analyzer.load import load
@@ -133,3 +133,65 @@ def test_thresholds_live_in_config():
 def test_serial_and_cpus_never_both():
     assert [n.kind for n in cpu_notes(usage([1.0] * 50), alloc(cpus=16))] == ["serial"]
     assert [n.kind for n in cpu_notes(usage([3.0] * 50), alloc(cpus=16))] == ["cpus"]
+
+
+def _analysed(name):
+    a = analyze_trace(load([SAMPLES / f"{name}.arrow"])[0])
+    return a, usage_of(a)
+
+
+def test_io_bound_run_on_the_local_disk():
+    a, u = _analysed("fio-randrw")              # fio on the VM's own disk, no NFS
+    (n,) = io_notes(a, u)
+    assert n.kind == "io" and n.suggest is None and "own disk" in n.message
+    assert "io-bound phases at 0s+" in n.evidence
+
+
+def test_io_through_a_shared_file_system_suggests_scratch():
+    a, u = _analysed("fio-randrw")
+    fs = [[{"kind": "nfs", "mount": "/home", "read_bytes": 0, "write_bytes": i * (1 << 30), "ops": i}]
+          for i in range(a.trace.table.num_rows)]
+    (note,) = io_notes(_with_column(a, "fs", fs), u)
+    assert note.suggest is not None and note.suggest.startswith("--tmp=") and "shared file system" in note.message
+
+
+def test_network_bound_across_nodes_and_on_one():
+    a, u = _analysed("iperf3")
+    (n,) = network_notes(a, u, nodes=2)
+    assert n.suggest == "--switches=1"
+    (n,) = network_notes(a, u, nodes=1)
+    assert n.suggest is None and "one node" in n.message
+    a, u = _analysed("gromacs")
+    assert network_notes(a, u, nodes=2) == [] and io_notes(a, u) == []
+
+
+def _with_column(a, name, rows):
+    """The trace with column ``name`` replaced (an older trace reads it as nulls) by ``rows``."""
+    import pyarrow as pa
+    t = a.trace.table
+    if name in t.column_names:
+        t = t.drop_columns([name])
+    a.trace.table = t.append_column(name, pa.array(rows))
+    return a
+
+
+def test_allocated_gpus_left_idle():
+    a, _ = _analysed("gromacs")
+    n = a.trace.table.num_rows
+    (note,) = gpu_notes(a, alloc(gpus=2))
+    assert note.kind == "gpu" and "none seen" in note.message            # no GPU samples at all
+    gpus = [[{"index": 0, "util_pct": 90.0}, {"index": 1, "util_pct": 0.5}] for _ in range(n)]
+    (note,) = gpu_notes(_with_column(a, "gpus", gpus), alloc(gpus=2))
+    assert note.suggest == "--gpus-per-node=1" and "GPU1 0%" in note.evidence
+    assert gpu_notes(a, alloc(gpus=0)) == []
+
+
+def test_licence_all_in_use():
+    a, _ = _analysed("gromacs")
+    n = a.trace.table.num_rows
+    rows = [[{"name": "fluent", "server": "", "total": 4, "used": 4 if i < 3 else 1, "source": "slurm"}]
+            for i in range(n)]
+    _with_column(a, "licences", rows)
+    (note,) = licence_notes(a, alloc(licenses="fluent:1"))
+    assert note.kind == "licence" and "3 minute samples" in note.evidence
+    assert licence_notes(a, alloc(licenses="matlab:1")) == []

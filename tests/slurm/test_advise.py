@@ -186,3 +186,15 @@ def test_a_failing_or_hanging_advise_never_fails_the_job(epilog, tmp_path):
     assert time.time() - started < 60
     assert show_job(job).get("JobState") == "COMPLETED"
     assert _wait_for(lambda: f"job {job}: paratune advise failed" in log.read_text(), timeout=120), log.read_text()
+
+
+def test_jobs_table_shows_efficiencies(jobs):
+    out, ids = jobs
+    r = subprocess.run([sys.executable, "-m", "paratune.cli", "jobs", str(out), "--json"], capture_output=True,
+                       text=True, cwd=ROOT, timeout=180)
+    assert r.returncode == 0, r.stderr
+    rows = {row["job"]: row for row in json.loads(r.stdout)}
+    assert 0.35 <= rows[ids["serial"]]["cpu_eff"] <= 0.6           # one busy core of two
+    assert rows[ids["memory"]]["mem_eff"] < 0.05                    # ~300 MiB of 16 GiB
+    assert rows[ids["time"]]["time_eff"] < 0.05                     # a minute of an hour
+    assert rows[ids["serial"]]["time_eff"] is None                  # no time limit: nothing to compare
