@@ -6,146 +6,26 @@ and analysed on its own by ``summarize`` -- a plain function of its file
 paths returning plain Python values -- so the work can run in this process,
 in a local process pool or on a Dask cluster and give the same answer, and
 memory is bounded by one node-day per worker whatever the size of the fleet.
-The parent only keeps the small summaries and compares nodes with their peers
-(``outliers``).
+The parent only keeps the small summaries, folds them into tables and
+compares nodes with their peers.  ``fleet_units`` plans the units from file
+names; ``fleet_outliers`` finds the nodes unlike their peers.
 """
 from __future__ import annotations
 
-import math
-import re
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 import polars as pl
-import pyarrow as pa
 
-from analyzer import config, metrics
-from analyzer.times import is_relative, parse_time
-from collector.reader import find_traces, read_trace
-from collector.schema import trace_metadata
+from analyzer.fleet_outliers import outliers
+from analyzer.fleet_units import Unit, _named_host
+from collector.reader import read_trace
 from paratune_base.errors import ParatuneError
 
 NODE_METRICS = ("cpu_busy_pct", "cpu_iowait_pct", "mem_used_pct", "psi_mem_some_pct", "psi_io_some_pct",
                 "net_rx_Bps", "net_tx_Bps", "disk_read_Bps", "disk_write_Bps")
 """Per-node means kept in the summary (names as in analyzer.derive)."""
-
-_STAMP = re.compile(r"-(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z(?:-\d+)?\.arrow(?:\.part)?$")
-"""The recorder's file names: ``<host>-<UTC time of the first sample>[-N].arrow``."""
-
-CLOCK_SLACK_S = 86_400.0
-"""How far a sample may lie outside the span its file names imply (a wall
-clock stepped back) before ``in_window`` may leave its file out: a day,
-since reading a file too many costs one read and one too few loses data."""
-
-
-@dataclass(frozen=True)
-class Unit:
-    """The files of one host for one UTC day: the piece of work a worker gets."""
-    host: str
-    day: str                     # YYYY-MM-DD, "" when the file names carry no date
-    files: tuple[str, ...]
-
-
-_PLAIN_HOST = re.compile(r"[A-Za-z0-9][A-Za-z0-9.-]*")
-"""Host names the recorder writes into file names unchanged (``safe_host``
-turns other characters into ``_``, so a name with one may be a rewrite)."""
-
-
-def _stamp(path: Path) -> tuple[str, datetime] | None:
-    """The host part and the first sample's time of a recorder's file name."""
-    m = _STAMP.search(path.name)
-    if not m:
-        return None
-    try:
-        return path.name[:m.start()], datetime(*map(int, m.groups()), tzinfo=timezone.utc)
-    except ValueError:               # digits that are no date: a file named otherwise
-        return None
-
-
-def _named_host(path: Path) -> str | None:
-    """The host a recorder's file name gives, when the name can only be that host's."""
-    stamp = _stamp(path)
-    host = stamp[0] if stamp else ""
-    return host if _PLAIN_HOST.fullmatch(host) and host != "unknown" else None
-
-
-def _host_of(path: Path) -> str:
-    """The host that recorded a file: the one its name gives in the recorder's
-    layout (planning years of history must not open every file: ~0.15 ms
-    each, in the parent, before any work starts), else the one its schema
-    names; ``summarize`` checks names against schemas.  A file named
-    otherwise that cannot be opened gets its file name, and ``summarize``
-    reports why."""
-    named = _named_host(path)
-    if named is not None:
-        return named
-    try:
-        with pa.memory_map(str(path)) as source:
-            try:
-                schema = pa.ipc.open_file(source).schema
-            except pa.ArrowInvalid:
-                source.seek(0)
-                schema = pa.ipc.open_stream(source).schema
-        return trace_metadata(schema).get("host") or path.name
-    except (pa.ArrowException, OSError, ValueError):
-        return path.name
-
-
-def _day_of(path: Path) -> str:
-    stamp = _stamp(path)
-    return stamp[1].strftime("%Y-%m-%d") if stamp else ""
-
-
-def in_window(paths: list[Path], start: str | None, end: str | None) -> list[Path]:
-    """The files that may hold a sample between ``start`` and ``end``, judged
-    from their names alone, so a window over years of history opens only its
-    days.  A file's first sample is the time in its name, and it ends before
-    the next file of its host under the same root begins (one recorder, one
-    sequence); a host's last file may run on.  Files named otherwise, and
-    windows relative to each trace's start, keep every file."""
-    if is_relative(start) or is_relative(end):
-        return paths
-    lo, hi = parse_time(start), parse_time(end)
-    if lo is None and hi is None:
-        return paths
-    sequences: dict[tuple[Path, str], list[tuple[float, Path]]] = {}
-    kept = []
-    for p in paths:
-        stamp = _stamp(p)
-        if stamp is None:
-            kept.append(p)
-        else:        # <root>/<date>/<host>-<time>.arrow: one recorder's files
-            sequences.setdefault((p.parent.parent, stamp[0]), []).append((stamp[1].timestamp(), p))
-    for files in sequences.values():
-        files.sort()
-        for (begins, p), after in zip(files, [*files[1:], None]):
-            ends = after[0] if after else math.inf
-            if (hi is None or begins - CLOCK_SLACK_S <= hi) and (lo is None or ends + CLOCK_SLACK_S >= lo):
-                kept.append(p)
-    return sorted(kept)
-
-
-def plan(paths) -> list[Unit]:
-    """Every (host, day) under ``paths``, in host then day order."""
-    groups: dict[tuple[str, str], list[str]] = {}
-    for path in find_traces(paths):
-        groups.setdefault((_host_of(path), _day_of(path)), []).append(str(path))
-    return [Unit(h, d, tuple(sorted(f))) for (h, d), f in sorted(groups.items())]
-
-
-def within(units: list[Unit], start: str | None, end: str | None) -> list[Unit]:
-    """The units, each with only the files that may hold a sample between
-    ``start`` and ``end`` (``in_window``); units left with none are dropped."""
-    kept = set(in_window([Path(f) for u in units for f in u.files], start, end))
-    out = [Unit(u.host, u.day, tuple(f for f in u.files if Path(f) in kept)) for u in units]
-    return [u for u in out if u.files]
-
-
-def hosts(units: list[Unit]) -> int:
-    return len({u.host for u in units})
-
 
 # ---------------------------------------------------------------- one unit (runs on a worker)
 
@@ -277,8 +157,6 @@ JOB_NODE_SCHEMA = {"host": pl.Utf8, "day": pl.Utf8, "job": pl.Utf8, "user": pl.U
 ANOMALY_SCHEMA = {"host": pl.Utf8, "day": pl.Utf8, "kind": pl.Utf8, "start": pl.Float64, "end": pl.Float64,
                   "metric": pl.Utf8, "score": pl.Float64, "message": pl.Utf8, "pid": pl.Int64,
                   "process": pl.Utf8, "job": pl.Utf8}
-OUTLIER_SCHEMA = {"host": pl.Utf8, "day": pl.Utf8, "peers": pl.Utf8, "n_peers": pl.Int64, "metric": pl.Utf8,
-                  "value": pl.Float64, "peer_median": pl.Float64, "score": pl.Float64, "message": pl.Utf8}
 
 
 ROWS_PER_FRAME = 10_000
@@ -324,7 +202,7 @@ def assemble(results) -> Fleet:
         anomalies.extend(r["anomalies"])
     nodes = nodes.sorted("host", "day", pl.col("error").fill_null(""))
     job_nodes, anomalies = job_nodes.sorted("host", "day"), anomalies.sorted("host", "day")
-    return Fleet(nodes, _jobs(job_nodes, anomalies), job_nodes, anomalies, outliers(nodes, job_nodes))
+    return Fleet(nodes, _jobs(job_nodes, anomalies), job_nodes, anomalies, outliers(nodes, job_nodes, NODE_METRICS))
 
 
 def _jobs(job_nodes: pl.DataFrame, anomalies: pl.DataFrame) -> pl.DataFrame:
@@ -339,72 +217,3 @@ def _jobs(job_nodes: pl.DataFrame, anomalies: pl.DataFrame) -> pl.DataFrame:
         pl.col("job_cpu_pct").mean(), pl.col("peak_rss").max())
         .join(hits, on="job", how="left").with_columns(pl.col("anomalies").fill_null(0).cast(pl.Int64))
         .sort("first_seen", "job"))
-
-
-# ---------------------------------------------------------------- outliers
-
-def _metric_values(df: pl.DataFrame, metric: str) -> np.ndarray:
-    if metric == "net_Bps":
-        return (df["net_rx_Bps"].fill_null(np.nan) + df["net_tx_Bps"].fill_null(np.nan)).to_numpy()
-    if metric == "disk_Bps":
-        return (df["disk_read_Bps"].fill_null(np.nan) + df["disk_write_Bps"].fill_null(np.nan)).to_numpy()
-    return df[metric].cast(pl.Float64).fill_null(np.nan).to_numpy()
-
-
-def robust_outliers(x: np.ndarray, min_diff: float, z: float) -> tuple[np.ndarray, float, np.ndarray]:
-    """(flags, median, scores) of one metric over a peer group.
-
-    A value is an outlier when it is at least ``z`` robust standard
-    deviations (1.4826 x MAD) *and* ``min_diff`` from the peers' median: the
-    MAD alone flags trivial differences when the peers agree closely."""
-    ok = np.isfinite(x)
-    flags, scores = np.zeros(len(x), dtype=bool), np.zeros(len(x))
-    if ok.sum() < config.FLEET_MIN_PEERS:
-        return flags, math.nan, scores
-    med = float(np.median(x[ok]))
-    sigma = 1.4826 * float(np.median(np.abs(x[ok] - med)))
-    scale = max(sigma, min_diff / z)
-    scores[ok] = np.abs(x[ok] - med) / scale
-    flags[ok] = (scores[ok] >= z) & (np.abs(x[ok] - med) >= min_diff)
-    return flags, med, scores
-
-
-FLEET_UNITS = {"job_cpu_pct": "%", "net_Bps": "B/s", "disk_Bps": "B/s", "gap_s": "s", "anomalies": ""}
-"""Units of the fleet's own aggregates; the rest are derived metrics (analyzer.metrics)."""
-
-
-def _fmt(metric: str, x: float) -> str:
-    return metrics.show(x, FLEET_UNITS.get(metric, metrics.unit(metric)))
-
-
-def _group_outliers(df: pl.DataFrame, peers: str, metrics: dict[str, float]) -> list[dict]:
-    out = []
-    for metric, min_diff in metrics.items():
-        x = _metric_values(df, metric)
-        flags, med, scores = robust_outliers(x, min_diff, config.FLEET_OUTLIER_Z)
-        for i in np.flatnonzero(flags):
-            host, day = df["host"][int(i)], df["day"][int(i)]
-            out.append({"host": host, "day": day, "peers": peers, "n_peers": int(np.isfinite(x).sum()),
-                        "metric": metric, "value": float(x[i]), "peer_median": med,
-                        "score": round(float(scores[i]), 2),
-                        "message": (f"{host}: {metric} {_fmt(metric, x[i])} vs {_fmt(metric, med)} on its "
-                                    f"{int(np.isfinite(x).sum()) - 1} peers ({peers})")})
-    return out
-
-
-def outliers(nodes: pl.DataFrame, job_nodes: pl.DataFrame) -> pl.DataFrame:
-    """Nodes unlike their peers: the other nodes of the same job (on what the
-    job does there) and the other nodes of the same day (on health: gaps,
-    anomalies, iowait, pressure -- workload metrics differ between jobs by
-    design, so they are compared only within a job)."""
-    found = []
-    for (job,), g in job_nodes.sort("job", "host", "day").group_by("job", maintain_order=True):
-        per_host = (g.group_by("host", maintain_order=True)
-                    .agg(pl.col("day").first(), *(pl.col(m).mean() for m in ("job_cpu_pct", *NODE_METRICS))))
-        if per_host.height >= config.FLEET_MIN_PEERS:
-            found += _group_outliers(per_host, f"job {job}", config.FLEET_JOB_METRICS)
-    ok = nodes.filter(pl.col("error").is_null())
-    for (day,), g in ok.group_by("day", maintain_order=True):
-        if g.height >= config.FLEET_MIN_PEERS:
-            found += _group_outliers(g, f"day {day}" if day else "same period", config.FLEET_WINDOW_METRICS)
-    return pl.DataFrame(found, schema=OUTLIER_SCHEMA).sort("host", "day", "metric")

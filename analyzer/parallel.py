@@ -17,7 +17,8 @@ import os
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 
-from analyzer.fleet import Unit, summarize
+from analyzer.fleet import summarize
+from analyzer.fleet_units import Unit
 from analyzer.heap import keep_freed_memory
 from paratune_base.errors import ParatuneError
 

@@ -34,7 +34,7 @@ import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from analyzer.fleet import Unit
+from analyzer.fleet_units import Unit
 from collector.reader import PART_SUFFIX
 
 CACHE_FORMAT = "1"

@@ -18,7 +18,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from analyzer.fleet import _stamp
+from analyzer.fleet_units import _stamp
 
 NAME_COPIES = 2
 """Times a finished file holds its host's name: its schema at the start and in the footer."""

@@ -41,7 +41,7 @@ def main() -> int:
 
     import numpy as np
 
-    from analyzer import fleet
+    from analyzer import fleet, fleet_units
     from analyzer.anomalies import detect
     from analyzer.characterize import characterize, mean_profile
     from analyzer.derive import derive
@@ -57,7 +57,7 @@ def main() -> int:
             build_node_day(args.dir, host=f"node{k:04d}", day=day)
     if not args.plain_heap:
         keep_freed_memory()
-    units = fleet.plan([args.dir])
+    units = fleet_units.plan([args.dir])
     if len(units) < 2:
         raise SystemExit(f"{args.dir}: needs at least two units (the first warms the numba cache)")
     fleet.summarize(units[0])

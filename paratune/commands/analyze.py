@@ -58,7 +58,7 @@ def run(args) -> int:
         args.out = None            # -o -: stdout, where the report (or --json) goes anyway
     err = Console(stderr=True)
     if not args.job:
-        from analyzer.fleet import hosts, plan
+        from analyzer.fleet_units import hosts, plan
         units = plan(args.paths)
         if args.fleet or hosts(units) > 1:
             return _fleet(args, units, err)
@@ -97,7 +97,8 @@ def run(args) -> int:
 def _fleet(args, units, err) -> int:
     from rich.console import Console
 
-    from analyzer.fleet import assemble, within
+    from analyzer.fleet import assemble
+    from analyzer.fleet_units import within
     from analyzer.report import fleet as report
 
     if not units:

@@ -17,7 +17,9 @@ import pyarrow as pa
 import pytest
 
 from analyzer import config
-from analyzer.fleet import CLOCK_SLACK_S, assemble, in_window, plan, robust_outliers, summarize
+from analyzer.fleet import assemble, summarize
+from analyzer.fleet_outliers import robust_outliers
+from analyzer.fleet_units import CLOCK_SLACK_S, in_window, plan
 from analyzer.parallel import run_units
 from collector.reader import read_trace
 from paratune_base.errors import ParatuneError

@@ -8,7 +8,8 @@ import sys
 
 import pytest
 
-from analyzer.fleet import plan, summarize
+from analyzer.fleet import summarize
+from analyzer.fleet_units import plan
 from tests.helpers import ROOT, SAMPLES, as_node
 
 sys.path.insert(0, str(ROOT / "benches"))
