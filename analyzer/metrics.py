@@ -17,6 +17,7 @@ class Metric:
     label: str          # short, for a legend or a column
     unit: str           # %, B/s, 1/s, bytes, tasks, ...
     description: str
+    short: str = ""     # at most 4 characters, for the live view's dense rows
 
     def show(self, value: float | None) -> str:
         return show(value, self.unit)
@@ -37,19 +38,23 @@ def show(value: float | None, unit: str) -> str:
 
 _STATES = {"user": "user", "nice": "nice", "system": "system", "idle": "idle", "iowait": "I/O wait",
            "irq": "interrupts (hard + soft)", "steal": "stolen by the hypervisor"}
+_SHORT = {"user": "usr", "nice": "nice", "system": "sys", "idle": "idle", "iowait": "wait", "irq": "irq",
+          "steal": "st"}
 
 METRICS: dict[str, Metric] = {m.name: m for m in (
-    Metric("cpu_busy_pct", "CPU busy", "%", "share of all CPU time in user, nice, system, interrupts and steal"),
-    *(Metric(f"cpu_{k}_pct", f"CPU {k}", "%", f"share of all CPU time spent {v}") for k, v in _STATES.items()),
+    Metric("cpu_busy_pct", "CPU busy", "%", "share of all CPU time in user, nice, system, interrupts and steal",
+           "busy"),
+    *(Metric(f"cpu_{k}_pct", f"CPU {k}", "%", f"share of all CPU time spent {v}", _SHORT[k])
+      for k, v in _STATES.items()),
     Metric("core_imbalance_pct", "core imbalance", "%", "busiest minus idlest core's busy %"),
-    Metric("load1", "load", "tasks", "1-minute load average"),
+    Metric("load1", "load", "tasks", "1-minute load average", "load"),
     Metric("procs_running", "running", "tasks", "runnable tasks"),
     Metric("procs_blocked", "blocked", "tasks", "tasks blocked on I/O"),
     Metric("nprocs", "processes", "processes", "processes on the node"),
     Metric("ctxt_rate", "context switches", "1/s", "context switches per second"),
     Metric("intr_rate", "interrupts", "1/s", "interrupts per second"),
     Metric("forks_rate", "forks", "1/s", "processes and threads created per second"),
-    Metric("mem_used_pct", "memory used", "%", "memory not available (MemTotal - MemAvailable) of MemTotal"),
+    Metric("mem_used_pct", "memory used", "%", "memory not available (MemTotal - MemAvailable) of MemTotal", "mem"),
     Metric("mem_available_pct", "memory available", "%", "MemAvailable of MemTotal"),
     Metric("mem_used_bytes", "memory used", "bytes", "MemTotal - MemAvailable"),
     Metric("swap_used_pct", "swap used", "%", "swap in use of SwapTotal"),
@@ -59,7 +64,7 @@ METRICS: dict[str, Metric] = {m.name: m for m in (
     Metric("swapin_rate", "swap in", "1/s", "pages swapped in per second"),
     Metric("swapout_rate", "swap out", "1/s", "pages swapped out per second"),
     *(Metric(f"psi_{r}_{w}_pct", f"PSI {r} {w}", "%",
-             f"share of time {'some' if w == 'some' else 'all non-idle'} tasks stalled on {r}")
+             f"share of time {'some' if w == 'some' else 'all non-idle'} tasks stalled on {r}", "psi")
       for r, w in (("cpu", "some"), ("mem", "some"), ("mem", "full"), ("io", "some"), ("io", "full"))),
     Metric("net_rx_Bps", "net rx", "B/s", "bytes received per second, non-loopback interfaces"),
     Metric("net_tx_Bps", "net tx", "B/s", "bytes sent per second, non-loopback interfaces"),
@@ -77,6 +82,12 @@ METRICS: dict[str, Metric] = {m.name: m for m in (
 KEY_SERIES = ("cpu_busy_pct", "cpu_iowait_pct", "mem_used_pct", "psi_mem_some_pct", "net_rx_Bps", "net_tx_Bps",
               "disk_read_Bps", "disk_write_Bps")
 """The metrics drawn as sparklines and plots."""
+
+
+def short(name: str) -> str:
+    """The metric's short label, else the start of its label."""
+    m = METRICS.get(name)
+    return (m.short or m.label[:4]) if m else name[:4]
 
 
 def label(name: str) -> str:

@@ -16,13 +16,15 @@ import numpy as np
 from rich.segment import Segment
 from rich.text import Text
 
+from analyzer import metrics
 from analyzer.report.format import hms, sparkline
 from paratune.live.model import SORT_KEYS, Snapshot
 
 HEAT = "▁▂▃▄▅▆▇█"
-STATE_STYLES = (("cpu_user_pct", "green", "usr"), ("cpu_nice_pct", "cyan", "nice"),
-                ("cpu_system_pct", "red", "sys"), ("cpu_iowait_pct", "yellow", "wait"),
-                ("cpu_irq_pct", "magenta", "irq"), ("cpu_steal_pct", "bright_magenta", "st"))
+STATE_STYLES = tuple((name, style, metrics.short(name)) for name, style in (
+    ("cpu_user_pct", "green"), ("cpu_nice_pct", "cyan"), ("cpu_system_pct", "red"), ("cpu_iowait_pct", "yellow"),
+    ("cpu_irq_pct", "magenta"), ("cpu_steal_pct", "bright_magenta")))
+"""CPU states drawn in the CPU bar, labelled from analyzer.metrics."""
 
 
 @dataclass
@@ -170,12 +172,12 @@ def cpu_lines(s: Snapshot, width: int, lines: int) -> list[Text]:
                      ("run ", "bold"), f"{fmt_count(m.get('procs_running'))}  ",
                      ("blk ", "bold"), f"{fmt_count(m.get('procs_blocked'))}  ",
                      ("imb ", "bold"), (f"{fmt_pct(imb, 0)}%", pct_style(imb))))
-    hist = [("busy", "cpu_busy_pct", "green", 100.0, lambda v: f"{fmt_pct(v, 0)}%"),
-            ("wait", "cpu_iowait_pct", "yellow", 100.0, lambda v: f"{fmt_pct(v, 0)}%"),
-            ("load", "load1", "cyan", None, lambda v: "–" if _nan(v) else f"{v:.1f}"),
-            ("sys ", "cpu_system_pct", "red", 100.0, lambda v: f"{fmt_pct(v, 0)}%")]
-    for label, key, style, hi, fmt in hist[:max(0, lines - len(out))]:
-        out.append(_line(spark_row(label, s.history.get(key), width, style, hi,
+    hist = [("cpu_busy_pct", "green", 100.0, lambda v: f"{fmt_pct(v, 0)}%"),
+            ("cpu_iowait_pct", "yellow", 100.0, lambda v: f"{fmt_pct(v, 0)}%"),
+            ("load1", "cyan", None, lambda v: "–" if _nan(v) else f"{v:.1f}"),
+            ("cpu_system_pct", "red", 100.0, lambda v: f"{fmt_pct(v, 0)}%")]
+    for key, style, hi, fmt in hist[:max(0, lines - len(out))]:
+        out.append(_line(spark_row(metrics.short(key).ljust(4), s.history.get(key), width, style, hi,
                                    fmt(m.get(key, math.nan)).rjust(5))))
     return out[:lines]
 
@@ -248,12 +250,12 @@ def mem_io_lines(s: Snapshot, width: int, lines: int) -> list[Text]:
         x, y = h.get(a), h.get(b)
         return None if x is None or y is None else np.nan_to_num(x) + np.nan_to_num(y)
 
-    hist = [("mem ", h.get("mem_used_pct"), "green", 100.0, f"{fmt_pct(used, 0)}%"),
+    hist = [(metrics.short("mem_used_pct").ljust(4), h.get("mem_used_pct"), "green", 100.0, f"{fmt_pct(used, 0)}%"),
             ("net ", total("net_rx_Bps", "net_tx_Bps"), "cyan", None,
              fmt_bytes((m.get("net_rx_Bps") or 0) + (m.get("net_tx_Bps") or 0))),
             ("disk", total("disk_read_Bps", "disk_write_Bps"), "magenta", None,
              fmt_bytes((m.get("disk_read_Bps") or 0) + (m.get("disk_write_Bps") or 0))),
-            ("psi ", h.get("psi_mem_some_pct"), "yellow", 100.0,
+            (metrics.short("psi_mem_some_pct").ljust(4), h.get("psi_mem_some_pct"), "yellow", 100.0,
              f"{fmt_pct(m.get('psi_mem_some_pct', math.nan), 0)}%")]
     for label, values, style, hi, now in hist[:max(0, lines - len(out))]:
         out.append(_line(spark_row(label, values, width, style, hi, now.rjust(5))))
