@@ -48,6 +48,7 @@ def evaluate(measured: dict) -> tuple[list[dict], list[dict]]:
                 measured_cost[cls] = median / 3600 * prices[cls]
             err = (p.predicted_runtime_s - median) / median if (p.fits and median) else None
             rows.append({"workload": name, "class": cls, "measured_s": median, "measured_fits": m["fits"],
+                         "runs": len(m["runtimes_s"]),
                          "predicted_s": p.predicted_runtime_s, "predicted_fits": p.fits, "error": err,
                          "confidence": p.confidence})
         chosen = next(iter(predict(a, u, catalog, reference(a, catalog, REFERENCE_CLASS)))).name
@@ -66,11 +67,12 @@ def render(rows: list[dict], choices: list[dict]) -> str:
     fit_right = sum(r["measured_fits"] == r["predicted_fits"] for r in rows)
     right = sum(c["correct"] for c in choices)
     lines = [BEGIN, "",
-             "| workload | class | measured s (median of 3) | predicted s | error | fits: measured / predicted |",
-             "|---|---|---:|---:|---:|---|"]
+             "| workload | class | measured s (median of runs) | runs | predicted s | error | fits: measured / predicted |",
+             "|---|---|---:|---:|---:|---:|---|"]
     for r in rows:
         err = "-" if r["error"] is None else f"{r['error']:+.0%}"
-        lines.append(f"| {r['workload']} | {r['class']} | {_s(r['measured_s'])} | {_s(r['predicted_s'])} | {err} | "
+        lines.append(f"| {r['workload']} | {r['class']} | {_s(r['measured_s'])} | {r['runs']} | {_s(r['predicted_s'])} | "
+                     f"{err} | "
                      f"{'yes' if r['measured_fits'] else 'no'} / {'yes' if r['predicted_fits'] else 'no'} |")
     lines += ["", "| workload | cheapest class that fits, predicted | measured | right |", "|---|---|---|---|"]
     for c in choices:
@@ -78,7 +80,7 @@ def render(rows: list[dict], choices: list[dict]) -> str:
                      f"{'yes' if c['correct'] else 'no'} |")
     med = statistics.median(errors) if errors else float("nan")
     lines += ["",
-              f"Median |error| {med:.0%} over {len(errors)} runs that fit (target ≤ 20 %); "
+              f"Median |error| {med:.0%} over {len(errors)} cases (workload × class) that fit (target ≤ 20 %); "
               f"fits predicted right in {fit_right} of {len(rows)}; cheapest fitting class chosen right in "
               f"{right} of {len(choices)} workloads ({right / max(len(choices), 1):.0%}, target ≥ 90 %).",
               "", END]
