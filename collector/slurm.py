@@ -552,10 +552,14 @@ def allocation_from_environ(env: dict[str, str], job: str) -> dict | None:
     start, end = _leading_int(env.get("SLURM_JOB_START_TIME")), _leading_int(env.get("SLURM_JOB_END_TIME"))
     if start:
         row["start"] = start * 1_000_000
-        if end and end > start:
+        # Slurm ends an UNLIMITED job's window a year after its start: that is no limit
+        if end and start < end < start + UNLIMITED_END_S:
             row["time_limit_s"] = end - start
     return row
 
+
+UNLIMITED_END_S = 365 * 86400
+"""SLURM_JOB_END_TIME - SLURM_JOB_START_TIME of a job with TimeLimit=UNLIMITED."""
 
 _UNLIMITED = 1 << 62
 """cgroup v1 memory.limit_in_bytes at or above this is "no limit" (PAGE_COUNTER_MAX pages)."""

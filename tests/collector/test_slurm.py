@@ -173,6 +173,8 @@ def test_environ_memory_gpus_and_cpus_per_node():
     assert row["licenses"] == "fluent:1" and row["time_limit_s"] == 300 and row["start"] == 1796509127 * 10**6
     row = allocation_from_environ({**env, "SLURM_NODEID": "9", "SLURM_MEM_PER_NODE": "300"}, "5")
     assert row["cpus"] is None and row["mem_bytes"] == 300 * MIB      # no index: the counts disagree
+    unlimited = {**env, "SLURM_JOB_END_TIME": str(1796509127 + slurm.UNLIMITED_END_S)}   # TimeLimit=UNLIMITED
+    assert allocation_from_environ(unlimited, "5")["time_limit_s"] is None
 
 
 def write(path: Path, text: str) -> None:
