@@ -4,7 +4,6 @@
     .venv/bin/python scripts/node_classes.py --measure           # every workload on every class -> corpus/classes/
     .venv/bin/python scripts/node_classes.py --measure --only lammps
     .venv/bin/python scripts/node_classes.py --check             # ratios to `full` from corpus/classes/measured.json
-    .venv/bin/python scripts/node_classes.py --doc               # the measured table of docs/node-classes-measured.md
 
 A node class is a set of cgroup v1 groups (cpu, cpuacct, cpuset, memory,
 blkio), made fresh for each run and removed after it.  A run is a shell put
@@ -47,12 +46,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import workloads as W  # noqa: E402
-from docblock import replace_block  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "corpus" / "classes"
 CATALOG = ROOT / "scripts" / "node_classes.toml"
-DOC = ROOT / "docs" / "node-classes-measured.md"
 PARATUNE = [str(ROOT / ".venv" / "bin" / "paratune")]
 
 CGROOT = Path("/sys/fs/cgroup")
@@ -183,7 +180,7 @@ def write_catalog(m: dict, path: Path = CATALOG) -> None:
              "# recorded on`.  `full` is that node, with its measured values: clock from /proc/cpuinfo,",
              f"# disk_mbps from fio sequential direct writes of 1536 MiB (median of 3), on {m['date'][:10]}.",
              "# The prices are made up for the experiment: roughly proportional to what each class keeps.",
-             "# How each class is made: `--doc` and docs/node-classes-measured.md."]
+             "# How each class is made: the `how` of each class in corpus/classes/measured.json."]
     for c in CLASSES:
         lines += ["", "[[node_class]]"]
         for k, v in c.catalog(m).items():
@@ -578,37 +575,6 @@ def check(results: dict) -> list[str]:
     return rows
 
 
-def table(results: dict) -> str:
-    cls = [c.name for c in CLASSES]
-    out = ["| workload | " + " | ".join(cls) + " |", "|---|" + "---:|" * len(cls)]
-    for name, entry in results["workloads"].items():
-        full = median(entry["classes"]["full"]["runtimes_s"])
-        cells = []
-        for c in cls:
-            e = entry["classes"][c]
-            m = median(e["runtimes_s"])
-            if m is None:
-                cells.append("")
-            elif not e["fits"]:
-                why = "OOM-killed" if any(r["oom_kills"] for r in e["runs"]) else f"exit {e['exit']}"
-                cells.append(f"did not fit ({why} after {m} s)")
-            else:
-                cells.append(f"{m} s" + ("" if c == "full" else f" ({m / full:.2f}x)"))
-        out.append(f"| {name} | " + " | ".join(cells) + " |")
-    return "\n".join(out)
-
-
-def write_doc(results: dict) -> None:
-    begin, end = "<!-- measured: begin (scripts/node_classes.py --doc) -->", "<!-- measured: end -->"
-    m = results["machine"]
-    block = "\n".join([
-        begin,
-        f"Median wall time of {REPEATS} runs (ratio to `full`), measured {m['date'][:10]} on "
-        f"{m['cpu']}, {m['cores']} cores, {m['mem_gib']} GiB, kernel {m['kernel']}:",
-        "", table(results), "", end])
-    replace_block(DOC, begin, end, block)
-
-
 # ---------------------------------------------------------------- main
 
 def _interrupt(signum, frame):
@@ -623,10 +589,9 @@ def main() -> int:
     ap.add_argument("--resume", action="store_true",
                     help="with --measure: keep the runs measured.json has for the same command, make the rest")
     ap.add_argument("--check", action="store_true", help="ratios to full against the classes' intent")
-    ap.add_argument("--doc", action="store_true", help="rewrite the table of docs/node-classes-measured.md")
     args = ap.parse_args()
-    if not (args.catalog or args.measure or args.check or args.doc):
-        ap.error("nothing to do: give --catalog, --measure, --check or --doc")
+    if not (args.catalog or args.measure or args.check):
+        ap.error("nothing to do: give --catalog, --measure or --check")
     signal.signal(signal.SIGTERM, _interrupt)
     OUT.mkdir(parents=True, exist_ok=True)
     path = OUT / "measured.json"
@@ -651,8 +616,6 @@ def main() -> int:
             measure(WORKLOADS[name], results, save, disk, resume=args.resume)
     if args.check or args.measure:
         print("\n".join(check(results)))
-    if args.doc:
-        write_doc(results)
     return 0
 
 
