@@ -53,11 +53,12 @@ class Characterization:
 
 
 def classify(profile: dict[str, float], mem_slope: float = 0.0, swap_slope: float = 0.0,
-             duration_s: float = 0.0) -> Characterization:
+             duration_s: float = 0.0, explain: bool = True) -> Characterization:
     """The bottleneck of one stretch of time from its mean profile (see the module doc).
 
     mem_slope / swap_slope: mem_used_pct / swap_used_pct trends in percentage
-    points per minute over the stretch."""
+    points per minute over the stretch.  ``explain=False`` leaves the evidence
+    out: merging phases asks for thousands of labels and reads none of it."""
     # the finite values once; a missing or NaN metric reads as 0 (a phase is classified thousands of times)
     finite = {k: v for k, v in profile.items() if v is not None and math.isfinite(v)}
     busy = profile.get("cpu_busy_pct", math.nan)
@@ -71,43 +72,44 @@ def classify(profile: dict[str, float], mem_slope: float = 0.0, swap_slope: floa
     net = finite.get("net_rx_Bps", 0.0) + finite.get("net_tx_Bps", 0.0)
     mb = 1e6
 
+    def verdict(label: str, reasons) -> Characterization:
+        return Characterization(label, ["; ".join(r() for r in reasons)] if explain else [])
+
     if busy < C.IDLE_BUSY_PCT and disk < C.IDLE_DISK_BPS and net < C.IDLE_NET_BPS and iowait < C.IO_IOWAIT_PCT:
-        return Characterization("idle", [f"cpu_busy {busy:.1f}% < {C.IDLE_BUSY_PCT:g}%, disk {disk / mb:.2f} MB/s, "
-                                         f"net {net / mb:.2f} MB/s"])
-    mem = []
-    if finite.get("psi_mem_some_pct", 0.0) >= C.MEM_PSI_PCT:
-        mem.append(f"psi_mem_some {profile['psi_mem_some_pct']:.1f}% >= {C.MEM_PSI_PCT:g}%")
-    if finite.get("majflt_rate", 0.0) >= C.MEM_MAJFLT_RATE:
-        mem.append(f"major faults {profile['majflt_rate']:.0f}/s >= {C.MEM_MAJFLT_RATE:g}/s")
-    if "swapin_rate" in profile or "swapout_rate" in profile:
-        swap = finite.get("swapin_rate", 0.0) + finite.get("swapout_rate", 0.0)
-        if swap >= C.MEM_SWAP_PAGES_RATE:
-            mem.append(f"swapping {swap:.0f} pages/s >= {C.MEM_SWAP_PAGES_RATE:g}")
-    elif abs(swap_slope) >= C.MEM_SWAP_PCT_PER_MIN:
-        mem.append(f"swap_used moving {swap_slope:+.1f} pp/min")
+        return verdict("idle", [lambda: f"cpu_busy {busy:.1f}% < {C.IDLE_BUSY_PCT:g}%, disk {disk / mb:.2f} MB/s, "
+                                        f"net {net / mb:.2f} MB/s"])
+    swap = finite.get("swapin_rate", 0.0) + finite.get("swapout_rate", 0.0)
+    has_swap_rates = "swapin_rate" in profile or "swapout_rate" in profile
     climb = mem_slope * duration_s / 60.0
-    if mem_slope >= C.MEM_CLIMB_PCT_PER_MIN and climb >= C.MEM_CLIMB_MIN_PCT:
-        mem.append(f"mem_used climbing {mem_slope:+.1f} pp/min ({climb:+.0f} pp)")
+    mem = [r for ok, r in (
+        (finite.get("psi_mem_some_pct", 0.0) >= C.MEM_PSI_PCT,
+         lambda: f"psi_mem_some {profile['psi_mem_some_pct']:.1f}% >= {C.MEM_PSI_PCT:g}%"),
+        (finite.get("majflt_rate", 0.0) >= C.MEM_MAJFLT_RATE,
+         lambda: f"major faults {profile['majflt_rate']:.0f}/s >= {C.MEM_MAJFLT_RATE:g}/s"),
+        (has_swap_rates and swap >= C.MEM_SWAP_PAGES_RATE,
+         lambda: f"swapping {swap:.0f} pages/s >= {C.MEM_SWAP_PAGES_RATE:g}"),
+        (not has_swap_rates and abs(swap_slope) >= C.MEM_SWAP_PCT_PER_MIN,
+         lambda: f"swap_used moving {swap_slope:+.1f} pp/min"),
+        (mem_slope >= C.MEM_CLIMB_PCT_PER_MIN and climb >= C.MEM_CLIMB_MIN_PCT,
+         lambda: f"mem_used climbing {mem_slope:+.1f} pp/min ({climb:+.0f} pp)")) if ok]
     if mem:
-        return Characterization("memory-bound", ["; ".join(mem)])
-    io = []
-    if iowait >= C.IO_IOWAIT_PCT:
-        io.append(f"iowait {iowait:.1f}% >= {C.IO_IOWAIT_PCT:g}%")
-    if finite.get("disk_util_pct", 0.0) >= C.IO_BOUND_UTIL_PCT:
-        io.append(f"disk_util {profile['disk_util_pct']:.0f}% >= {C.IO_BOUND_UTIL_PCT:g}%")
-    if finite.get("psi_io_some_pct", 0.0) >= C.IO_BOUND_PSI_PCT:
-        io.append(f"psi_io_some {profile['psi_io_some_pct']:.1f}% >= {C.IO_BOUND_PSI_PCT:g}%")
-    if disk >= C.IO_DISK_BPS:
-        io.append(f"disk {disk / mb:.0f} MB/s >= {C.IO_DISK_BPS / mb:g} MB/s")
+        return verdict("memory-bound", mem)
+    io = [r for ok, r in (
+        (iowait >= C.IO_IOWAIT_PCT, lambda: f"iowait {iowait:.1f}% >= {C.IO_IOWAIT_PCT:g}%"),
+        (finite.get("disk_util_pct", 0.0) >= C.IO_BOUND_UTIL_PCT,
+         lambda: f"disk_util {profile['disk_util_pct']:.0f}% >= {C.IO_BOUND_UTIL_PCT:g}%"),
+        (finite.get("psi_io_some_pct", 0.0) >= C.IO_BOUND_PSI_PCT,
+         lambda: f"psi_io_some {profile['psi_io_some_pct']:.1f}% >= {C.IO_BOUND_PSI_PCT:g}%"),
+        (disk >= C.IO_DISK_BPS, lambda: f"disk {disk / mb:.0f} MB/s >= {C.IO_DISK_BPS / mb:g} MB/s")) if ok]
     if io:
-        return Characterization("io-bound", ["; ".join(io)])
+        return verdict("io-bound", io)
     per_pct = net / max(busy, 1.0)
     if net >= C.NET_BOUND_BPS and per_pct >= C.NET_BPS_PER_BUSY_PCT:
-        return Characterization("network-bound", [f"net {net / mb:.0f} MB/s, {per_pct / mb:.1f} MB/s per busy % "
-                                                  f">= {C.NET_BPS_PER_BUSY_PCT / mb:g}"])
-    return Characterization("compute-bound", [f"cpu_busy {busy:.0f}% (user {user:.0f}%, system "
-                                              f"{finite.get('cpu_system_pct', 0.0):.0f}%) with no I/O, memory "
-                                              "or network pressure"])
+        return verdict("network-bound", [lambda: f"net {net / mb:.0f} MB/s, {per_pct / mb:.1f} MB/s per busy % "
+                                                 f">= {C.NET_BPS_PER_BUSY_PCT / mb:g}"])
+    return verdict("compute-bound", [lambda: f"cpu_busy {busy:.0f}% (user {user:.0f}%, system "
+                                             f"{finite.get('cpu_system_pct', 0.0):.0f}%) with no I/O, memory "
+                                             "or network pressure"])
 
 
 def of_phases(labels: Sequence[str], seconds: Sequence[float], evidence: Sequence[str] = ()) -> Characterization:

@@ -109,13 +109,13 @@ so a quarter of a point (~60 MB of 24 GiB) is already a change."""
 RELEASE = 0.7
 HOLD_S = 5.0
 
-HOG_CPU_PCT = 50.0          # a process outside the run using this much of a core ...
+HOG_CPU_PCT = 40.0          # a process outside the run using this much of a core ...
 HOG_BUSY_PCT = 90.0         # ... while the node is this busy (or has more runnable tasks than cores)
-HOG_MIN_S = 3.0
+HOG_MIN_S = 5.0
 
 LEAK_RATE_BPS = 4194304     # sustained growth in bytes/s ...
 LEAK_TAU_S = 3.0            # ... of an exponentially weighted trend over about this many seconds ...
-LEAK_MIN_S = 25.0           # ... lasting at least this long
+LEAK_MIN_S = 55.0           # ... lasting at least this long
 LEAK_MIN_RSS = 32 << 20     # processes smaller than this are not considered
 
 PRESSURE_AVAIL_PCT = 10.0   # available memory below this % of RAM
@@ -126,21 +126,22 @@ PRESSURE_MIN_S = 5.0
 
 SURGE_RATIO = 1.5           # saturation rules: this many times the run's own level (below) ...
 SURGE_TAU_S = 60.0          # ... a bias-corrected EWMA over about a minute of the run
+SURGE_MEMORY_S = 3600.0     # a saturation the run came back from is its usual for about this long
 
-IO_UTIL_PCT = 95.0          # disk busy this % of the time
-IO_PSI_PCT = 20.0           # or PSI io some
-IO_MIN_S = 5.0
+IO_UTIL_PCT = 50.0          # disk busy this % of the time
+IO_PSI_PCT = 10.0           # or PSI io some
+IO_MIN_S = 8.0
 
-NET_SAT_BPS = 1e9           # rx+tx over non-loopback links; set to ~80% of the node's link
+NET_SAT_BPS = 3e8           # rx+tx over non-loopback links; set to ~80% of the node's link
 NET_ERR_RATE = 100.0        # or this many errors+drops per second
-NET_MIN_S = 8.0
+NET_MIN_S = 5.0
 
 STALL_FRACTION = 0.1        # the run's CPU falls below this share of its own baseline ...
 STALL_MIN_BASELINE = 50.0   # ... a baseline (bias-corrected EWMA, % of a core) of at least this ...
 STALL_TAU_S = 60.0
 STALL_KEEP_BELOW = 0.5      # (samples below this share of the baseline are not learned)
 STALL_WARMUP_SAMPLES = 5.0   # ... learned from at least this many samples of the run
-STALL_MIN_S = 8.0
+STALL_MIN_S = 5.0
 
 IMBALANCE_SPREAD_PCT = 40.0  # max - min CPU % among the run's ranks (processes of its command)
 IMBALANCE_MIN_MEAN = 20.0    # only when the ranks average at least this
@@ -161,9 +162,9 @@ MEM_CLIMB_PCT_PER_MIN = 10.0
 MEM_CLIMB_MIN_PCT = 5.0
 IO_IOWAIT_PCT = 10.0
 IO_BOUND_UTIL_PCT = 50.0            # (an io_saturation anomaly needs IO_UTIL_PCT)
-IO_BOUND_PSI_PCT = 20.0
-IO_DISK_BPS = 50e6
-NET_BOUND_BPS = 10e6
+IO_BOUND_PSI_PCT = 10.0
+IO_DISK_BPS = 5e7
+NET_BOUND_BPS = 1e7
 NET_BPS_PER_BUSY_PCT = 1e6          # bytes/s per percent of cpu_busy
 DOMINANT_SHARE = 0.6
 """A run is labelled by the bottleneck of at least this share of its time,
@@ -171,35 +172,35 @@ else ``mixed`` (a definition of "dominates", not a tuned value)."""
 
 # ---------------------------------------------------------------- similarity (db classify)
 SIMILARITY_NOISE = {
-    "shape.user_share": 0.054,
-    "shape.system_share": 0.058,
-    "shape.iowait_share": 0.033,
-    "shape.cores_per_rank": 0.027,
-    "shape.cpu_cv": 0.06,
-    "shape.cpu_dip": 0.015,
-    "shape.cpu_acf1": 0.171,
-    "shape.disk_per_cpu": 0.773,
-    "shape.write_share": 0.27,
-    "shape.net_per_cpu": 0.394,
-    "shape.rx_share": 0.01,
-    "shape.ctxt_per_cpu": 0.286,
-    "shape.pgfault_per_cpu": 0.348,
-    "shape.rss_per_rank": 0.08,
-    "shape.rss_cv": 0.05,
-    "shape.threads_per_rank": 0.062,
-    "shape.run_read_per_cpu": 0.01,
-    "shape.run_write_per_cpu": 0.11,
+    "shape.user_share": 0.036,
+    "shape.system_share": 0.038,
+    "shape.iowait_share": 0.026,
+    "shape.cores_per_rank": 0.026,
+    "shape.cpu_cv": 0.068,
+    "shape.cpu_dip": 0.059,
+    "shape.cpu_acf1": 0.229,
+    "shape.disk_per_cpu": 0.663,
+    "shape.write_share": 0.341,
+    "shape.net_per_cpu": 0.328,
+    "shape.rx_share": 0.441,
+    "shape.ctxt_per_cpu": 0.192,
+    "shape.pgfault_per_cpu": 1.135,
+    "shape.rss_per_rank": 0.067,
+    "shape.rss_cv": 0.048,
+    "shape.threads_per_rank": 0.044,
+    "shape.run_read_per_cpu": 0.019,
+    "shape.run_write_per_cpu": 0.574,
 }
 """The features recognition compares (analyzer/behaviour.py), each with its
 run-to-run noise (pooled standard deviation among the calibration runs of one
 application), the unit distances are counted in."""
-SIMILARITY_CLIP = 20.0
+SIMILARITY_CLIP = 6.0
 """Scaled differences are clipped to +-this many noise levels, so one wild feature cannot decide alone."""
-UNKNOWN_SPREAD = 4.0
+UNKNOWN_SPREAD = 1.5
 """A run belongs to its nearest label within this many times the label's radius ..."""
-UNKNOWN_MIN_DISTANCE = 1.5
+UNKNOWN_MIN_DISTANCE = 0.25
 """... and never less than this distance (RMS of noise levels)."""
-SIMILARITY_FEATURES = 8
+SIMILARITY_FEATURES = 4
 """Features kept for distances (scripts/calibrate.py): the most label-discriminating ones (Fisher ratio)
 once the database holds at least two labels, all usable ones before."""
 SIMILARITY_SAMPLE = 100_000

@@ -193,10 +193,11 @@ def penalty_for(n: int, d: int) -> float:
 # ---------------------------------------------------------------- labels
 
 def classify(profile: dict[str, float], mem_slope: float = 0.0, swap_slope: float = 0.0,
-             duration_s: float = 0.0) -> tuple[str, str, str]:
-    """(phase name, evidence, bottleneck) of one phase, by the one classifier."""
-    c = characterize.classify(profile, mem_slope, swap_slope, duration_s)
-    return characterize.SHORT[c.label], c.evidence[0], c.label
+             duration_s: float = 0.0, explain: bool = True) -> tuple[str, str, str]:
+    """(phase name, evidence, bottleneck) of one phase, by the one classifier
+    (no evidence with ``explain=False``)."""
+    c = characterize.classify(profile, mem_slope, swap_slope, duration_s, explain)
+    return characterize.SHORT[c.label], c.evidence[0] if c.evidence else "", c.label
 
 
 # ---------------------------------------------------------------- assembly
@@ -312,12 +313,12 @@ class _Run:
         return {name: t / c for name, t, c in zip(names, total, k) if c}
 
     def phase(self, a: int, b: int) -> Phase:
-        """Samples [a, b) as a labelled phase (profile of LABEL_METRICS only);
-        scalar arithmetic: merging calls this thousands of times."""
+        """Samples [a, b) as a labelled phase (profile of LABEL_METRICS only, no
+        evidence yet); scalar arithmetic: merging calls this thousands of times."""
         profile = self.profile(a, b)
         start, end = self.time(a), self.end(b)
         ms, ss = (self.slope_per_min(k, a, b) for k in ("mem_used_pct", "swap_used_pct"))
-        label, evidence, bottleneck = classify(profile, ms, ss, end - start)
+        label, evidence, bottleneck = classify(profile, ms, ss, end - start, explain=False)
         return Phase(a, b, start, end, label, profile, evidence, bottleneck)
 
     def phases(self, bounds: np.ndarray) -> list[Phase]:
@@ -338,7 +339,7 @@ class _Run:
         out = []
         for j in range(len(a)):
             profile = {name: v[j] for name, v in means.items() if v[j] == v[j]}
-            label, evidence, bottleneck = classify(profile, ms[j], ss[j], ends[j] - starts[j])
+            label, evidence, bottleneck = classify(profile, ms[j], ss[j], ends[j] - starts[j], explain=False)
             out.append(Phase(int(a[j]), int(b[j]), starts[j], ends[j], label, profile, evidence, bottleneck))
         return out
 
@@ -439,6 +440,9 @@ def find_phases(derived, max_phases: int | None = None) -> list[Phase]:
     phases = run.phases(np.array(bounds))
     phases = _merge_same(run, phases)
     phases = _cap(run, phases, max(1, int(config.PHASE_MAX if max_phases is None else max_phases)))
+    for p in phases:                      # the evidence, once the phases are final
+        ms, ss = (run.slope_per_min(k, p.start_i, p.end_i) for k in ("mem_used_pct", "swap_used_pct"))
+        p.evidence = classify(p.profile, ms, ss, p.duration_s)[1]
     _edges(phases, run.end(n) - run.time(0))
     for p in phases:
         p.profile = run.means(p.start_i, p.end_i, run.metrics)

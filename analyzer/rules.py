@@ -71,9 +71,12 @@ def _unusual(s, x, base):
         return np.asarray(x, dtype=np.float64) >= C.SURGE_RATIO * base
 
 
-def _surge_filter(name: str, source: str, threshold: float) -> Filter:
-    return Filter(name, "baseline", source, (C.SURGE_TAU_S, 0.0, C.SURGE_RATIO, threshold, C.STALL_WARMUP_SAMPLES),
-                  within_run=True)
+def _surge_filter(name: str, source: str, threshold: float, min_s: float) -> Filter:
+    """The run's usual level of ``source``: a saturation that lasted ``min_s``
+    (long enough to be reported) and ended is remembered for SURGE_MEMORY_S,
+    so a burst the run repeats is reported the first time only."""
+    return Filter(name, "baseline", source, (C.SURGE_TAU_S, 0.0, C.SURGE_RATIO, threshold, C.STALL_WARMUP_SAMPLES,
+                                             C.SURGE_MEMORY_S, min_s), within_run=True)
 
 
 def _io_score(s, cores):
@@ -126,20 +129,20 @@ RULES: tuple[Rule, ...] = (
                     f"PSI io {_z(v['psi_io_some_pct']):.0f}%, "
                     f"{_mb(_z(v['disk_read_Bps']) + _z(v['disk_write_Bps']))}/s, "
                     f"beyond the run's usual {_z(v['disk_util_base']):.0f}% busy"),
-         filters=(_surge_filter("disk_util_base", "disk_util_pct", C.IO_UTIL_PCT),
-                  _surge_filter("psi_io_base", "psi_io_some_pct", C.IO_PSI_PCT))),
+         filters=(_surge_filter("disk_util_base", "disk_util_pct", C.IO_UTIL_PCT, C.IO_MIN_S),
+                  _surge_filter("psi_io_base", "psi_io_some_pct", C.IO_PSI_PCT, C.IO_MIN_S))),
     Rule("network_saturation", "net_Bps", ("net_rx_Bps", "net_tx_Bps", "net_errs_rate", "run_nprocs"),
          _net_score, C.NET_MIN_S,
          lambda v: (f"network saturated: {_mb(_z(v['net_rx_Bps']))}/s in, "
                     f"{_mb(_z(v['net_tx_Bps']))}/s out, "
                     f"{_z(v['net_errs_rate']):.0f} errors+drops/s, beyond the run's usual "
                     f"{_mb(_z(v['net_base']))}/s"),
-         filters=(_surge_filter("net_base", "net_Bps", C.NET_SAT_BPS),)),
+         filters=(_surge_filter("net_base", "net_Bps", C.NET_SAT_BPS, C.NET_MIN_S),)),
     Rule("stall", "run_cpu", ("run_cpu", "run_nprocs"), _stall_score, C.STALL_MIN_S,
          lambda v: (f"{v['run']} dropped to {_z(v['run_cpu']):.0f}% CPU from its usual "
                     f"{v['run_cpu_baseline']:.0f}% while its {v['run_nprocs']:.0f} processes still existed"),
          filters=(Filter("run_cpu_baseline", "baseline", "run_cpu",
-                         (C.STALL_TAU_S, C.STALL_KEEP_BELOW, np.inf, -np.inf, C.STALL_WARMUP_SAMPLES)),), who="run"),
+                         (C.STALL_TAU_S, C.STALL_KEEP_BELOW, np.inf, -np.inf, C.STALL_WARMUP_SAMPLES, 0.0, 0.0)),), who="run"),
     Rule("imbalance", "cpu_pct", ("rank_spread", "rank_mean"),
          lambda s, cores: np.where(s["rank_mean"] >= C.IMBALANCE_MIN_MEAN,
                                    _ratio(s["rank_spread"], C.IMBALANCE_SPREAD_PCT), 0.0),

@@ -163,6 +163,17 @@ def _segments(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return starts, np.diff(np.r_[starts, keys.size])
 
 
+def _siblings(ppid: np.ndarray, rank: np.ndarray) -> np.ndarray:
+    """Rows whose parent is the one most of the run's rank rows have.  MPI
+    ranks are siblings (of mpirun's daemon, or of slurmstepd on a node); a
+    launcher or forking parent of the same name, or an unrelated process of
+    the same name (an iperf3 server beside its client), is not a rank."""
+    if not rank.any():
+        return rank
+    parents, counts = np.unique(ppid[rank], return_counts=True)
+    return ppid == parents[np.argmax(counts)]
+
+
 def run_signals(procs: pl.DataFrame, n: int, run: Run) -> tuple[dict, dict]:
     """Numeric signals (name -> float64[n]) and who is behind them (name -> Attribution).
 
@@ -170,7 +181,8 @@ def run_signals(procs: pl.DataFrame, n: int, run: Run) -> tuple[dict, dict]:
                   none of them exists, so a baseline starts with the run, and when
                   none of them has a rate at that sample)
     run_nprocs    number of the run's processes present
-    rank_spread   max - min CPU % among the run's ranks (when there are >= 2)
+    rank_spread   max - min CPU % among the run's ranks (>= 2 sibling processes
+                  of its command)
     rank_mean     mean CPU % of those
     hog_cpu       CPU % of the busiest process outside the run
 
@@ -185,6 +197,7 @@ def run_signals(procs: pl.DataFrame, n: int, run: Run) -> tuple[dict, dict]:
         ranks = run.ranks() if run.comm else pl.col("comm").is_null() & pl.col("comm").is_not_null()
         flags = procs.select(run.mask().fill_null(False).alias("run"), ranks.fill_null(False).alias("rank"))
         in_run, is_rank = flags["run"].to_numpy(), flags["rank"].to_numpy()
+        is_rank = is_rank & _siblings(procs["ppid"].to_numpy(), is_rank)
     order = np.argsort(i, kind="stable") if i.size > 1 and np.any(i[1:] < i[:-1]) else None
     if order is not None:
         i, cpu, in_run, is_rank = i[order], cpu[order], in_run[order], is_rank[order]

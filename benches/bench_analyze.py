@@ -8,7 +8,7 @@ reading the trace, every kernel, JSON out), with the numba cache warm (target
 The day is built from the real recordings in sample_traces/ (benches/long_trace.py)
 in the recorder's layout: 24 finished hourly files, written as its finaliser does.
 The periodic day is a real recording of a 20 s cycle (CPU load, then a direct-I/O
-burst: corpus/test/test-periodic-2r-120s.arrow) laid end to end for a day and
+burst: corpus/cal2/cal2-periodic-2r-120s.arrow) laid end to end for a day and
 written as one uncompressed file: thousands of phases and short-lived processes.
 """
 import os
@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from long_trace import build_node_day  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-PERIODIC = ROOT / "corpus" / "test" / "test-periodic-2r-120s.arrow"
+PERIODIC = ROOT / "corpus" / "cal2" / "cal2-periodic-2r-120s.arrow"
 pytestmark = pytest.mark.skipif(not list((ROOT / "sample_traces").glob("*.arrow")),
                                 reason="needs the recordings in sample_traces/")
 
@@ -54,7 +54,7 @@ def test_analyze_node_day_cold_cache(benchmark, day, tmp_path):
 @pytest.fixture(scope="module")
 def periodic_day(tmp_path_factory):
     if not PERIODIC.exists():
-        pytest.skip(f"needs {PERIODIC} (scripts/record_corpus.py test)")
+        pytest.skip(f"needs {PERIODIC} (scripts/record_corpus.py cal2)")
     from long_trace import _day, _write
     out = tmp_path_factory.mktemp("periodic") / "periodic-day.arrow"
     _write(out, _day(86_400, [PERIODIC]), compression="none")

@@ -1,20 +1,20 @@
-"""Choose the analyzer's thresholds on the calibration set, and write them into analyzer/config.py.
+"""Choose the analyzer's thresholds on the calibration sets, and write them into analyzer/config.py.
 
     .venv/bin/python scripts/calibrate.py            # search, print, rewrite the values in config.py
     .venv/bin/python scripts/calibrate.py --dry-run  # search and print only
 
-Only corpus/cal is read (scripts/corpus.py); the test set is never opened
-here.  For each anomaly rule, every combination of its GRID is scored on the
-calibration runs by the protocol of scripts/evaluation.py, and the one with
-the best F1 of its kind wins; ties go to fewer false alarms in clean time,
-then to the most conservative setting (the last in grid order, which lists
-each value from permissive to strict).  Recognition's UNKNOWN_SPREAD and
-UNKNOWN_MIN_DISTANCE are chosen by leave-one-application-out (each
-application's runs against a database without it must be `unknown`) and
-leave-one-run-out (each run against the rest must be recognised by
-behaviour alone), maximising the mean of the two rates, after each
-behaviour feature's floor (SIMILARITY_NOISE) is set to its run-to-run noise
-among the calibration runs of one application.
+Only corpus/cal and corpus/cal2 are read (scripts/corpus.py); the test set
+is never opened here.  For each anomaly rule, every combination of its GRID
+is scored on the calibration runs by the protocol of scripts/evaluation.py,
+and the setting in the middle of the best-F1 region wins (plateau_middle).
+The bottleneck classifier's thresholds (LABEL_GRID) are chosen the same way,
+scored by how many clean runs get their expected label.  Recognition's
+UNKNOWN_SPREAD and UNKNOWN_MIN_DISTANCE are chosen by
+leave-one-application-out (each application's runs against a database
+without it must be `unknown`) and leave-one-run-out (each run against the
+rest must be recognised by behaviour alone), maximising the mean of the two
+rates, after each behaviour feature's floor (SIMILARITY_NOISE) is set to its
+run-to-run noise among the calibration runs of one application.
 """
 from __future__ import annotations
 
@@ -24,6 +24,8 @@ import itertools
 import re
 import sys
 
+import numpy as np
+
 import evaluation as E
 
 from analyzer import config
@@ -32,10 +34,10 @@ GRID = {
     "cpu_hog": {"HOG_CPU_PCT": (20.0, 30.0, 40.0, 50.0), "HOG_BUSY_PCT": (80.0, 90.0),
                 "HOG_MIN_S": (3.0, 5.0, 8.0)},
     "memory_leak": {"LEAK_RATE_BPS": (1 << 19, 1 << 20, 1 << 21, 1 << 22), "LEAK_TAU_S": (3.0, 5.0, 10.0, 30.0),
-                    "LEAK_MIN_S": (10.0, 15.0, 20.0, 25.0)},
-    "io_saturation": {"IO_UTIL_PCT": (50.0, 70.0, 80.0, 90.0, 95.0), "IO_PSI_PCT": (10.0, 20.0, 30.0, 50.0),
+                    "LEAK_MIN_S": (15.0, 25.0, 35.0, 45.0, 55.0)},
+    "io_saturation": {"IO_UTIL_PCT": (50.0, 60.0, 70.0, 80.0, 90.0, 95.0), "IO_PSI_PCT": (10.0, 20.0, 30.0, 50.0),
                       "IO_MIN_S": (3.0, 5.0, 8.0)},
-    "network_saturation": {"NET_SAT_BPS": (50e6, 100e6, 200e6, 500e6, 1e9), "NET_MIN_S": (3.0, 5.0, 8.0)},
+    "network_saturation": {"NET_SAT_BPS": (50e6, 100e6, 200e6, 300e6, 500e6, 700e6, 1e9), "NET_MIN_S": (3.0, 5.0, 8.0)},
     "stall": {"STALL_FRACTION": (0.5, 0.3, 0.2, 0.1), "STALL_WARMUP_SAMPLES": (3.0, 5.0),
               "STALL_MIN_S": (3.0, 5.0, 8.0)},
 }
@@ -68,6 +70,44 @@ def feature_floors(items) -> dict[str, float]:
     return out
 
 
+LABEL_GRID = {"IO_IOWAIT_PCT": (5.0, 10.0, 20.0), "IO_BOUND_UTIL_PCT": (30.0, 50.0, 70.0),
+              "IO_BOUND_PSI_PCT": (10.0, 20.0, 40.0), "IO_DISK_BPS": (20e6, 50e6, 100e6),
+              "NET_BOUND_BPS": (1e6, 10e6, 50e6), "NET_BPS_PER_BUSY_PCT": (0.3e6, 1e6, 3e6),
+              "DOMINANT_SHARE": (0.5, 0.6, 0.7)}
+"""The bottleneck classifier's thresholds (analyzer/characterize.py), scored by the share of clean
+calibration runs labelled as evaluation.EXPECTED_LABEL says.  Its memory thresholds (MEM_*) and
+IDLE_* have no run here to score them (no clean run is short of memory): they are definitions."""
+
+
+def labels(items) -> tuple[dict, float]:
+    """The bottleneck thresholds that label the most clean calibration runs as expected.
+
+    Each run's phases, as segmented, are relabelled at each setting and the
+    run's label taken from them (characterize.of_phases); a phase labelled
+    memory-bound keeps its label (those thresholds are not searched)."""
+    from analyzer import characterize
+    clean = [it for it in items if not it.faults and it.entry["app"] in E.EXPECTED_LABEL]
+    keys = list(LABEL_GRID)
+    positions = list(itertools.product(*(range(len(LABEL_GRID[k])) for k in keys)))
+    right = []
+    for pos in positions:
+        for k, j in zip(keys, pos):
+            setattr(config, k, LABEL_GRID[k][j])
+        ok = 0
+        for it in clean:
+            phases = it.analysis.phases
+            got = [p.bottleneck if p.bottleneck == "memory-bound"
+                   else characterize.classify(p.profile, duration_s=p.duration_s).label for p in phases]
+            run = characterize.of_phases(got, [p.duration_s for p in phases]).label
+            ok += run == E.EXPECTED_LABEL[it.entry["app"]]
+        right.append(ok / len(clean))
+    best = positions[plateau_middle(np.array(positions), np.array(right))]
+    values = {k: LABEL_GRID[k][j] for k, j in zip(keys, best)}
+    for k, v in values.items():
+        setattr(config, k, v)
+    return values, max(right)
+
+
 UNKNOWN_GRID = {"UNKNOWN_SPREAD": (1.0, 1.25, 1.5, 2.0, 2.5, 3.0, 4.0),
                 "UNKNOWN_MIN_DISTANCE": (0.25, 0.5, 0.75, 1.0, 1.5)}
 FEATURE_COUNTS = (4, 6, 8, 10, 12, 18)
@@ -93,22 +133,31 @@ def detection(items, kind: str, grid: dict) -> tuple[dict, E.Score, list]:
         found = {it.name: detect(it.derived, None, it.run, rules=(rule,)) for it in items}
         s = E.score(items, found, (kind,))[0][kind]
         tried.append((dict(zip(keys, values)), s))
-    f1 = [s.f1 if s.f1 == s.f1 else -1.0 for _, s in tried]
-    where = {p: i for i, p in enumerate(positions)}
-
-    def around(i: int) -> float:
-        """Mean F1 of the grid neighbours (one step in one value): a setting in a
-        flat region generalises better than one on a cliff edge."""
-        near = [where[q] for q in (tuple(c + d * (j == k) for j, c in enumerate(positions[i]))
-                                   for k in range(len(keys)) for d in (-1, 1)) if q in where]
-        return sum(f1[j] for j in near) / len(near) if near else f1[i]
-
-    best_i = max(range(len(tried)), key=lambda i: (round(f1[i], 6), round(around(i), 6),
-                                                   -tried[i][1].false_alarms, i))
+    f1 = np.array([s.f1 if s.f1 == s.f1 else -1.0 for _, s in tried])
+    best_i = plateau_middle(np.array(positions), f1)
     best, s = tried[best_i]
     for k, v in best.items():
         setattr(config, k, v)
     return best, s, tried
+
+
+def plateau_middle(positions: np.ndarray, f1: np.ndarray) -> int:
+    """The grid setting in the middle of the best-scoring region.
+
+    With a few faults per kind many settings tie at the best F1, and the
+    region's edge (the strictest or the most permissive setting that still
+    scores) is where a fault of another run falls off it.  Among the best
+    settings: the one whose neighbourhood (two grid steps each way in every
+    value) scores best on average, then the one nearest the centre of the
+    best settings (in grid steps)."""
+    top = np.flatnonzero(f1 >= f1.max() - 1e-9)
+    centre = positions[top].mean(axis=0)
+
+    def key(i: int) -> tuple:
+        near = np.all(np.abs(positions - positions[i]) <= 2, axis=1)
+        return (round(float(f1[near].mean()), 6), -float(np.abs(positions[i] - centre).sum()), i)
+
+    return max(top, key=key)
 
 
 def recognition(items) -> tuple[dict, float, float]:
@@ -193,9 +242,9 @@ def rewrite_doc() -> None:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--dry-run", action="store_true")
-    ap.add_argument("--only", nargs="*", help="rules (kinds) to calibrate; 'unknown' for recognition")
+    ap.add_argument("--only", nargs="*", help="rules (kinds) to calibrate; 'labels' for the bottleneck classifier, 'unknown' for recognition")
     args = ap.parse_args()
-    items = E.load_set("cal", analyse=True)
+    items = [it for name in E.CALIBRATION for it in E.load_set(name, analyse=True)]
     print(f"calibration set: {len(items)} runs, {sum(len(it.faults) for it in items)} injected faults")
     chosen = {}
     for kind, grid in GRID.items():
@@ -209,6 +258,10 @@ def main() -> int:
             print(f"    missed: {m}")
         for a in s.alarms:
             print(f"    false alarm: {a}")
+    if not args.only or "labels" in args.only:
+        values, rate = labels(items)
+        chosen.update(values)
+        print(f"{'labels':20s} {values}  clean runs labelled as expected {rate:.2f}")
     if not args.only or "unknown" in args.only:
         chosen["SIMILARITY_NOISE"] = feature_floors(items)
         print(f"{'noise':20s} {chosen['SIMILARITY_NOISE']}")

@@ -73,17 +73,13 @@ class Run:
         return argv
 
 
-def _faulted(set_name: str, seed: int) -> list[Run]:
-    """One run per fault kind and condition: early (10 s in) and late onsets,
-    durations from {10, 20, 60, 180} s, on varied applications and rank counts."""
+def _faulted(prefix: str, seed: int, hosts: tuple[str, ...], conditions: tuple) -> list[Run]:
+    """One run per fault kind and condition: an onset (10 s in, or a random
+    later second) and a duration drawn from the condition's, on a random host
+    application and rank count."""
     rng = random.Random(seed)
     kinds = ("cpuoccupy", "cachecopy", "membw", "memeater", "memleak", "netoccupy", "iobandwidth",
              "iometadata", "stall")
-    hosts = ["lammps", "gromacs", "qe", "cp2k"] + (["nwchem", "hpcc"] if set_name == "test" else [])
-    conditions = ((10, (10, 20)), (None, (20, 60)), (None, (60, 180))) if set_name == "test" \
-        else ((10, (10, 20)), (None, (10, 20, 60)))
-    if set_name == "test":
-        conditions = ((10, (10, 20)), (None, (20, 60, 180)))
     runs = []
     for kind in kinds:
         for early, durations in conditions:
@@ -93,7 +89,7 @@ def _faulted(set_name: str, seed: int) -> list[Run]:
             extra = (rng.choice((4, 8, 16)),) if kind == "memleak" else ()
             length = at + dur + rng.randint(12, 20)
             tag = "early" if early is not None else "late"
-            runs.append(Run(f"{set_name}-{kind}-{tag}-{dur}s-{app}-{ranks}r", app, ranks, length,
+            runs.append(Run(f"{prefix}-{kind}-{tag}-{dur}s-{app}-{ranks}r", app, ranks, length,
                             [(kind, at, dur) + extra]))
     return runs
 
@@ -105,19 +101,38 @@ def calibration() -> list[Run]:
             continue
         for ranks, length in ((1, 20), (2, 30)):
             runs.append(Run(f"cal-{app}-{ranks}r-{length}s", app, ranks, length))
-    return runs + _faulted("cal", seed=1)
+    return runs + _faulted("cal", 1, ("lammps", "gromacs", "qe", "cp2k"), ((10, (10, 20)), (None, (10, 20, 60))))
 
 
-def test() -> list[Run]:
+def calibration2() -> list[Run]:
+    """A second calibration set: other lengths, rank counts, renamed binaries,
+    a long run, the periodic run, and faults hosted by the held-out applications too."""
     runs = []
     for app in APPS + TOOLS:
         for ranks, length in ((1, 40), (2, 15)) if app not in HELD_OUT else ((1, 30), (2, 30)):
-            runs.append(Run(f"test-{app}-{ranks}r-{length}s", app, ranks, length))
+            runs.append(Run(f"cal2-{app}-{ranks}r-{length}s", app, ranks, length))
         if app in APPS and app not in HELD_OUT:
-            runs.append(Run(f"test-{app}-renamed-2r-40s", app, 2, 40, rename=True))
-    runs.append(Run("test-lammps-1r-300s", "lammps", 1, 300))
-    runs.append(Run("test-periodic-2r-120s", "periodic", 2, 120))
-    return runs + _faulted("test", seed=2)
+            runs.append(Run(f"cal2-{app}-renamed-2r-40s", app, 2, 40, rename=True))
+    runs.append(Run("cal2-lammps-1r-300s", "lammps", 1, 300))
+    runs.append(Run("cal2-periodic-2r-120s", "periodic", 2, 120))
+    return runs + _faulted("cal2", 2, APPS, ((10, (10, 20)), (None, (20, 60, 180))))
 
 
-SETS = {"cal": calibration, "test": test}
+def test() -> list[Run]:
+    """The test set: lengths, rank counts, onsets, durations and a seed that
+    neither calibration set has, and long clean runs for the false-alarm rate."""
+    runs = []
+    for k, app in enumerate(APPS + TOOLS):
+        for ranks, length in ((1, 25), (2, 45)) if k % 2 else ((2, 25), (1, 45)):
+            runs.append(Run(f"test-{app}-{ranks}r-{length}s", app, ranks, length))
+    for app in ("lammps", "gromacs", "qe", "cp2k"):
+        runs.append(Run(f"test-{app}-renamed-1r-50s", app, 1, 50, rename=True))
+    for app, ranks in (("lammps", 2), ("gromacs", 1), ("qe", 2), ("cp2k", 1), ("nwchem", 2)):
+        runs.append(Run(f"test-{app}-{ranks}r-600s", app, ranks, 600))
+    for app, ranks, length in (("periodic", 1, 300), ("fio", 1, 300), ("iperf3", 2, 240), ("stress-vm", 2, 240)):
+        runs.append(Run(f"test-{app}-{ranks}r-{length}s", app, ranks, length))
+    faulted = _faulted("test", 6, APPS, ((10, (10, 20)), (None, (10, 20, 60, 180))))
+    return [r for pair in zip(runs, faulted) for r in pair] + runs[len(faulted):] + faulted[len(runs):]
+
+
+SETS = {"cal": calibration, "cal2": calibration2, "test": test}

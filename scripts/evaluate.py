@@ -29,13 +29,6 @@ from analyzer import config
 PAGE = E.ROOT / "docs" / "evaluation.md"
 BEGIN = "<!-- BEGIN GENERATED evaluation: python scripts/evaluate.py -->"
 END = "<!-- END GENERATED evaluation -->"
-EXPECTED_LABEL = {"lammps": "compute-bound", "gromacs": "compute-bound", "qe": "compute-bound",
-                  "cp2k": "compute-bound", "nwchem": "compute-bound", "hpcc": "compute-bound",
-                  "stress-cpu": "compute-bound", "fio": "io-bound", "stress-iomix": "io-bound",
-                  "iperf3": "network-bound"}
-"""What limits each clean workload here (stress-vm touches memory without pressure: no label is asserted)."""
-
-
 def _pct(x: float) -> str:
     return "n/a" if x != x else f"{x:.2f}"
 
@@ -78,10 +71,10 @@ def detection_section(items) -> list[str]:
 
 def label_section(items) -> list[str]:
     rows, right = [], 0
-    clean = [it for it in items if not it.faults and it.entry["app"] in EXPECTED_LABEL]
+    clean = [it for it in items if not it.faults and it.entry["app"] in E.EXPECTED_LABEL]
     for it in clean:
         c = it.analysis.characterization
-        want = EXPECTED_LABEL[it.entry["app"]]
+        want = E.EXPECTED_LABEL[it.entry["app"]]
         right += c.label == want
         shares = ", ".join(f"{k} {v:.0%}" for k, v in c.shares.items())
         rows.append(f"| {it.name} | {want} | {c.label} | {shares} |")
@@ -167,8 +160,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--print", action="store_true")
     args = ap.parse_args()
-    test = E.load_set("test", analyse=True)
-    cal = E.load_set("cal", analyse=True)
+    test = E.load_set(E.TEST, analyse=True)
+    cal = [it for name in E.CALIBRATION for it in E.load_set(name, analyse=True)]
     lines = [BEGIN, ""] + matrix_section(test) + detection_section(test) + label_section(test) \
         + recognition_section(cal, test) + [END]
     block = "\n".join(lines)

@@ -131,12 +131,13 @@ def _keyed_slope(t, x, new_key, tau):
     return out
 
 
-# gated baseline: state [weighted sum, weight, t_last]
-BASELINE_STATE = 3
+# gated baseline: state [weighted sum, weight, t_last, recurring level,
+# episode sum, episode samples, episode start]
+BASELINE_STATE = 7
 
 
 @njit(cache=True)
-def _baseline_step(state, t, x, tau, keep_below, keep_above, learn_below, min_weight):
+def _baseline_step(state, t, x, tau, keep_below, keep_above, learn_below, min_weight, memory_tau, min_episode_s):
     """Exponentially weighted mean of x over the last ~tau seconds that learns
     a sample x only when keep_below * baseline <= x <= keep_above * baseline,
     or when x < learn_below.
@@ -149,17 +150,41 @@ def _baseline_step(state, t, x, tau, keep_below, keep_above, learn_below, min_we
     decayed values over the sum of decayed weights, not an average started
     from zero or from the first sample), so it is the run's level after a few
     samples: a run that hangs 10 s after it started is measured against those
-    10 s.  NaN is skipped.  Returns the baseline as it was before this sample,
-    NaN until ``min_weight`` samples' worth of weight was learned."""
-    before = state[0] / state[1] if state[1] > 0.0 and state[1] >= min_weight else np.nan
+    10 s.  NaN is skipped.
+
+    With ``memory_tau`` > 0, a stretch of unlearned samples (an episode) that
+    lasted ``min_episode_s`` or more is remembered by its mean level, decaying
+    with ``memory_tau``: a level the run has reached before and come back
+    from (a checkpoint every 20 s) is its own, not a surge.
+
+    Returns the baseline as it was before this sample (the larger of the mean
+    and the remembered level), NaN until ``min_weight`` samples' worth of
+    weight was learned."""
+    b = state[0] / state[1] if state[1] > 0.0 and state[1] >= min_weight else np.nan
+    recurring = 0.0
+    if memory_tau > 0.0 and state[1] > 0.0:
+        recurring = state[3] * np.exp(-(t - state[2]) / memory_tau)
+    before = b if b != b else max(b, recurring)
     if x != x:
         return before
     if state[1] > 0.0:
         decay = np.exp(-(t - state[2]) / tau)
-        b = state[0] / state[1]
-        learn = x < learn_below or (x >= keep_below * b and (keep_above == np.inf or x <= keep_above * b))
+        m = state[0] / state[1]
+        learn = x < learn_below or (x >= keep_below * m and (keep_above == np.inf or x <= keep_above * m))
     else:
         decay, learn = 1.0, True
+    if memory_tau > 0.0:
+        state[3] = recurring
+        if learn:
+            if state[5] > 0.0 and t - state[6] >= min_episode_s:
+                state[3] = max(state[3], state[4] / state[5])
+            state[4] = 0.0
+            state[5] = 0.0
+        else:
+            if state[5] == 0.0:
+                state[6] = t
+            state[4] += x
+            state[5] += 1.0
     state[0] *= decay
     state[1] *= decay
     if learn:
@@ -170,12 +195,13 @@ def _baseline_step(state, t, x, tau, keep_below, keep_above, learn_below, min_we
 
 
 @njit(cache=True)
-def _baseline(t, x, tau, keep_below, keep_above, learn_below, min_weight):
+def _baseline(t, x, tau, keep_below, keep_above, learn_below, min_weight, memory_tau, min_episode_s):
     n = x.shape[0]
     out = np.empty(n)
     state = np.zeros(BASELINE_STATE)
     for i in range(n):
-        out[i] = _baseline_step(state, t[i], x[i], tau, keep_below, keep_above, learn_below, min_weight)
+        out[i] = _baseline_step(state, t[i], x[i], tau, keep_below, keep_above, learn_below, min_weight,
+                                memory_tau, min_episode_s)
     return out
 
 

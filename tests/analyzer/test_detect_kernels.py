@@ -60,8 +60,11 @@ def test_baseline_matches_the_gated_ewma(seed):
     t, x = _series(seed, 400, 0.05)
     x[150:220] *= 0.1                   # a stall: the baseline must not learn it
     x[300:330] *= 20.0                  # a burst: a surge baseline must not learn it
-    for args in ((60.0, 0.5, math.inf, -math.inf, 3.0), (300.0, 0.0, math.inf, -math.inf, 0.0),
-                 (10.0, 0.5, math.inf, -math.inf, 5.0), (30.0, 0.0, 1.5, 5.0, 3.0), (30.0, 0.0, 1.5, -1.0, 1.0)):
+    x[360:366] *= 20.0                  # ... and again: a level it has reached before
+    for args in ((60.0, 0.5, math.inf, -math.inf, 3.0, 0.0, 0.0), (300.0, 0.0, math.inf, -math.inf, 0.0, 0.0, 0.0),
+                 (10.0, 0.5, math.inf, -math.inf, 5.0, 0.0, 0.0), (30.0, 0.0, 1.5, 5.0, 3.0, 0.0, 0.0),
+                 (30.0, 0.0, 1.5, -1.0, 1.0, 0.0, 0.0), (30.0, 0.0, 1.5, 5.0, 3.0, 600.0, 5.0),
+                 (30.0, 0.0, 1.5, -1.0, 1.0, 50.0, 0.0), (60.0, 0.0, 1.5, 5.0, 3.0, 600.0, 40.0)):
         _same(_baseline(t, x, *args), naive.baseline(t, x, *args))
 
 
@@ -70,7 +73,7 @@ def test_baseline_is_the_run_level_soon_after_it_starts():
     not an average still climbing from zero (an early hang must be seen)."""
     t = T0 + np.arange(12, dtype=np.float64)
     x = np.r_[20.0, [100.0] * 9, 0.0, 0.0]
-    b = _baseline(t, x, 60.0, 0.5, math.inf, -math.inf, 3.0)
+    b = _baseline(t, x, 60.0, 0.5, math.inf, -math.inf, 3.0, 0.0, 0.0)
     assert np.isnan(b[:3]).all()
     assert b[10] > 90.0 and b[11] == b[10]          # the stall is not learned
 
@@ -78,17 +81,35 @@ def test_baseline_is_the_run_level_soon_after_it_starts():
 def test_surge_baseline_does_not_learn_a_burst_but_learns_a_run_that_always_saturates():
     t = T0 + np.arange(40, dtype=np.float64)
     quiet_then_burst = np.r_[[2.0] * 20, [100.0] * 20]
-    b = _baseline(t, quiet_then_burst, 60.0, 0.0, 1.5, 90.0, 3.0)
+    b = _baseline(t, quiet_then_burst, 60.0, 0.0, 1.5, 90.0, 3.0, 600.0, 5.0)
     assert b[-1] == pytest.approx(2.0)
     always = np.full(40, 100.0)
-    assert _baseline(t, always, 60.0, 0.0, 1.5, 90.0, 3.0)[-1] == pytest.approx(100.0)
+    assert _baseline(t, always, 60.0, 0.0, 1.5, 90.0, 3.0, 600.0, 5.0)[-1] == pytest.approx(100.0)
+
+
+def test_surge_baseline_remembers_a_level_the_run_came_back_from():
+    """A 6 s burst every 20 s: once the run has come back from one burst, the
+    next is its usual level; a 2 s spike shorter than an episode is not."""
+    t = T0 + np.arange(100, dtype=np.float64)
+    x = np.full(100, 2.0)
+    for k in (20, 40, 60):
+        x[k:k + 6] = 100.0
+    x[80:82] = 100.0
+    b = _baseline(t, x, 60.0, 0.0, 1.5, 90.0, 3.0, 600.0, 5.0)
+    assert b[20] == pytest.approx(2.0)                 # the first burst is a surge
+    assert 90.0 < b[40] <= 100.0 and b[40] > x[40] / 1.5   # the second is not
+    spike = np.full(100, 2.0)
+    spike[20:22] = 100.0
+    spike[60:66] = 100.0
+    assert _baseline(t, spike, 60.0, 0.0, 1.5, 90.0, 3.0, 600.0, 5.0)[60] == pytest.approx(2.0)
 
 
 @pytest.mark.parametrize("x", [[], [5.0], [math.nan, 5.0], [math.nan] * 4, [3.0] * 10, [0.0, 0.0, 50.0, 60.0]])
 def test_baseline_edge_inputs(x):
     x = np.array(x, dtype=np.float64)
     t = T0 + np.arange(x.size, dtype=np.float64)
-    for args in ((30.0, 0.5, 2.0, 1.0, 1.0), (30.0, 0.5, math.inf, -math.inf, 1.0)):
+    for args in ((30.0, 0.5, 2.0, 1.0, 1.0, 0.0, 0.0), (30.0, 0.5, math.inf, -math.inf, 1.0, 0.0, 0.0),
+                 (30.0, 0.0, 1.5, 1.0, 1.0, 100.0, 1.0)):
         _same(_baseline(t, x, *args), naive.baseline(t, x, *args))
 
 

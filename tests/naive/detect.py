@@ -36,13 +36,17 @@ def keyed_slope(t, x, new_key, tau):
     return out
 
 
-def baseline(t, x, tau, keep_below, keep_above, learn_below, min_weight):
+def baseline(t, x, tau, keep_below, keep_above, learn_below, min_weight, memory_tau=0.0, min_episode_s=0.0):
     """The baseline before each sample: sum(w_k x_k) / sum(w_k) over the learned
     samples k, w_k = exp(-(t - t_k) / tau) at the time of the last valid sample;
     a sample is learned when it is below learn_below or between keep_below and
     keep_above x the baseline before it (the first always is).  NaN until the
-    weights reach min_weight."""
+    weights reach min_weight.  With memory_tau > 0, the larger of that and
+    max over past episodes e (stretches of unlearned samples, from the first
+    to the next learned sample at t_e, lasting >= min_episode_s) of
+    mean(e) * exp(-(t - t_e) / memory_tau)."""
     out, learned, last = [], [], None
+    episodes, current = [], []          # (t_end, mean); current episode's (t, x)
     for ti, xi in zip(t, x):
         if learned:
             w = [math.exp(-(last - tk) / tau) for tk, _ in learned]
@@ -50,12 +54,20 @@ def baseline(t, x, tau, keep_below, keep_above, learn_below, min_weight):
             value = sum(wk * xk for wk, (_, xk) in zip(w, learned)) / total
         else:
             total, value = 0.0, math.nan
-        out.append(value if total > 0 and total >= min_weight else math.nan)
+        b = value if total > 0 and total >= min_weight else math.nan
+        if memory_tau > 0 and b == b:
+            b = max([b] + [m * math.exp(-(ti - te) / memory_tau) for te, m in episodes])
+        out.append(b)
         if xi != xi:
             continue
         if not learned or xi < learn_below or (keep_below * value <= xi
                                                and (keep_above == math.inf or xi <= keep_above * value)):
             learned.append((ti, xi))
+            if current and ti - current[0][0] >= min_episode_s:
+                episodes.append((ti, sum(v for _, v in current) / len(current)))
+            current = []
+        else:
+            current.append((ti, xi))
         last = ti
     return out
 
