@@ -42,6 +42,7 @@ metric with a valid sample in it.
 """
 from __future__ import annotations
 
+import heapq
 import math
 from dataclasses import dataclass, field
 
@@ -364,38 +365,75 @@ def _merge_same(run: _Run, phases: list[Phase]) -> list[Phase]:
 
 def _cap(run: _Run, phases: list[Phase], limit: int) -> list[Phase]:
     """Merge the neighbours whose union raises the segmentation cost least
-    (Ward-like) until at most ``limit`` phases remain."""
-    phases = list(phases)
+    (Ward-like) until at most ``limit`` phases remain; a merged phase that
+    takes its neighbour's label is merged with it too.
+
+    The phases are a linked list and the candidate merges a heap keyed by
+    (cost rise, start sample), so each merge costs O(log n), not a scan and
+    a copy of thousands of candidates (a periodic node-day has ~8,000)."""
+    if len(phases) <= limit:
+        return list(phases)
+    nodes = list(phases)
+    n = len(nodes)
+    nxt, prv = list(range(1, n + 1)), list(range(-1, n - 1))
+    nxt[-1:] = [-1]
+    version = [0] * n
+    count = n
 
     def rise(i: int) -> float:
-        p, q = phases[i], phases[i + 1]
+        p, q = nodes[i], nodes[nxt[i]]
         if p.end_i in run.breaks:
             return math.inf               # never across a long gap
         return run.cost(p.start_i, q.end_i) - run.cost(p.start_i, p.end_i) - run.cost(q.start_i, q.end_i)
 
-    def merge(i: int) -> None:
-        nonlocal inc
-        phases[i:i + 2] = [run.phase(phases[i].start_i, phases[i + 1].end_i)]
-        inc = np.delete(inc, i)
+    def push(i: int) -> None:
+        version[i] += 1
+        if i >= 0 and nxt[i] >= 0:
+            r = rise(i)
+            if r < math.inf:
+                heapq.heappush(heap, (r, nodes[i].start_i, i, version[i]))
 
-    # an array, not a list: np.argmin of a list converts all of it at every merge
-    inc = np.array([rise(i) for i in range(len(phases) - 1)], dtype=np.float64)
-    while len(phases) > limit and np.isfinite(inc).any():
-        i = int(np.argmin(inc))
+    def merge(i: int) -> None:        # node i absorbs its next
+        nonlocal count
+        j = nxt[i]
+        nodes[i] = run.phase(nodes[i].start_i, nodes[j].end_i)
+        nxt[i] = nxt[j]
+        if nxt[j] >= 0:
+            prv[nxt[j]] = i
+        nodes[j], version[j] = None, version[j] + 1
+        count -= 1
+
+    def same(i: int) -> bool:          # node i and its next have one label and no gap between
+        j = nxt[i]
+        return i >= 0 and j >= 0 and nodes[i].label == nodes[j].label and nodes[i].end_i not in run.breaks
+
+    heap: list = []
+    for i in range(n - 1):
+        r = rise(i)
+        if r < math.inf:
+            heap.append((r, nodes[i].start_i, i, 0))
+    heapq.heapify(heap)
+    while count > limit and heap:
+        _, _, i, v = heapq.heappop(heap)
+        if v != version[i] or nodes[i] is None or nxt[i] < 0:
+            continue                      # stale: the node or its neighbour changed since
         merge(i)
         while True:                       # the relabelled phase may match a neighbour
-            if i > 0 and phases[i - 1].label == phases[i].label and phases[i - 1].end_i not in run.breaks:
-                i -= 1
+            if same(prv[i]):
+                i = prv[i]
                 merge(i)
-            elif (i + 1 < len(phases) and phases[i + 1].label == phases[i].label
-                  and phases[i].end_i not in run.breaks):
+            elif same(i):
                 merge(i)
             else:
                 break
-        for j in (i - 1, i):
-            if 0 <= j < len(inc):
-                inc[j] = rise(j)
-    return phases
+        if prv[i] >= 0:
+            push(prv[i])
+        push(i)
+    out, i = [], 0
+    while i >= 0:
+        out.append(nodes[i])
+        i = nxt[i]
+    return out
 
 
 def _edges(phases: list[Phase], run_s: float) -> None:

@@ -518,3 +518,18 @@ def test_a_long_gap_ends_a_phase_and_belongs_to_no_phase():
     short = SimpleNamespace(t=np.r_[t[:300], t[300:] - 9 * 86400.0 + 2.0], interval_s=1.0, metrics=m,
                             gaps=[Gap(299, float(t[299]), float(t[299]) + 3.0)])
     assert len(find_phases(short)) == 1          # a two-second hiccup is not a break
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_cap_matches_the_merge_by_full_scan(seed, monkeypatch):
+    from analyzer import phases as P
+    from tests.naive.phases import cap
+    kinds = ["compute", "network", "io", "idle"]
+    rng = np.random.default_rng(seed)
+    d = run_of([(kinds[k], int(n)) for k, n in zip(rng.integers(0, 4, 40), rng.integers(12, 60, 40))], seed=seed)
+    for limit in (1, 2, 7, 25):
+        fast = [(p.start_i, p.end_i, p.label) for p in find_phases(d, max_phases=limit)]
+        monkeypatch.setattr(P, "_cap", cap)
+        slow = [(p.start_i, p.end_i, p.label) for p in find_phases(d, max_phases=limit)]
+        monkeypatch.undo()
+        assert fast == slow
