@@ -42,3 +42,23 @@ def test_grouped_path_on_every_recording(path):
     (tr,) = load([path])
     d = derive(tr.table, tr.metadata)
     assert identify_run(d.procs, None, d.proc_order) == identify_run(d.procs, None)
+
+
+def _spread(procs_of):
+    from analyzer.signals import run_signals
+    t = table([row(i, user=200 * i, idle=0, procs=procs_of(i)) for i in range(20)])
+    d = derive(t, trace_metadata(t.schema))
+    sig, _ = run_signals(d.procs, d.n, identify_run(d.procs, None, d.proc_order))
+    return sig["rank_spread"][5:]
+
+
+def test_ranks_are_siblings_of_the_run_command():
+    """Two busy ranks of one launcher are unevenly loaded; a client and a
+    server of one name with different parents (iperf3) are not ranks of one
+    run; a stressor's idle forking parent is not a rank beside its workers."""
+    siblings = _spread(lambda i: [proc(10, 90 * i, ppid=5), proc(11, 20 * i, ppid=5)])
+    assert siblings == pytest.approx([70.0] * 15)
+    strangers = _spread(lambda i: [proc(10, 90 * i, ppid=1), proc(11, 20 * i, ppid=7)])
+    assert all(x != x for x in strangers)                      # one rank: no spread
+    forked = _spread(lambda i: [proc(12, 0, ppid=1), proc(10, 90 * i, ppid=12), proc(11, 90 * i, ppid=12)])
+    assert forked == pytest.approx([0.0] * 15)
