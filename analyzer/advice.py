@@ -107,12 +107,21 @@ def usage_of(a: Analysis, seen_until: float | None = None) -> Usage:
 
 
 def idle_start_s(u: Usage, start: float | None) -> float:
-    """Seconds from the job's start (else its first sample) to its first busy sample."""
-    busy = np.flatnonzero(u.present & (np.nan_to_num(u.cores) >= C.ADVICE_IDLE_CORES))
+    """Seconds from the job's start (else its first sample) to when it first
+    used CPU.  A sample's CPU rate covers the step before it, so the busy
+    stretch began at the sample before the first busy one; samples with no
+    rate (the first of a trace, a trace with no CPU data) are no evidence of
+    idling: with no rate at all there is no idle start."""
+    known = u.present & np.isfinite(u.cores)
+    if not known.any():
+        return 0.0
     origin = start if start is not None else u.first
+    busy = np.flatnonzero(known & (u.cores >= C.ADVICE_IDLE_CORES))
     if busy.size == 0:
         return max(u.last + u.interval_s - origin, 0.0)
-    return max(float(u.t[busy[0]]) - origin, 0.0)
+    k = int(busy[0])
+    began = float(u.t[k - 1]) if k > 0 else float(u.t[k]) - u.interval_s
+    return max(began - origin, 0.0)
 
 
 def cores_p95(u: Usage, after: float | None = None) -> float:

@@ -56,10 +56,17 @@ def test_busy_allocation_gets_no_cpu_note():
 def test_idle_start_is_counted_from_the_job_start():
     cores = [0.0] * 90 + [2.0] * 60
     (n,) = idle_notes(usage(cores), alloc(start=1000.0 - 15))    # recorder saw the job 15 s late
-    assert n.kind == "idle" and "1m45s" in n.message
+    assert n.kind == "idle" and "1m44s" in n.message         # sample 90's rate covers the step from 89
     assert idle_notes(usage([0.0] * 30 + [2.0] * 60), alloc()) == []
     # the idle start is not held against the cores: the serial judgment starts after it
     assert cpu_notes(usage([0.0] * 90 + [2.0] * 60), alloc(cpus=2)) == []
+
+
+def test_samples_without_a_cpu_rate_are_no_idle_start():
+    """A first sample with no rate, 600 s before the next (an imported archive),
+    is not 10 minutes of idling; a trace with no CPU data has no idle start."""
+    assert idle_notes(usage([np.nan] + [4.0] * 10, interval=600.0), alloc(start=1000.0)) == []
+    assert idle_notes(usage([np.nan] * 200), alloc(start=1000.0)) == []
 
 
 def test_memory_over_request_and_near_limit():
