@@ -318,7 +318,10 @@ class _Run:
         evidence yet); scalar arithmetic: merging calls this thousands of times."""
         profile = self.profile(a, b)
         start, end = self.time(a), self.end(b)
-        ms, ss = (self.slope_per_min(k, a, b) for k in ("mem_used_pct", "swap_used_pct"))
+        ms = self.slope_per_min("mem_used_pct", a, b)
+        # the swap trend is read only where swap rates are missing (characterize.classify)
+        swap_rates = "swapin_rate" in profile or "swapout_rate" in profile
+        ss = 0.0 if swap_rates else self.slope_per_min("swap_used_pct", a, b)
         label, evidence, bottleneck = classify(profile, ms, ss, end - start, explain=False)
         return Phase(a, b, start, end, label, profile, evidence, bottleneck)
 
