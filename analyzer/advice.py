@@ -49,7 +49,7 @@ class Usage:
     present: np.ndarray            # the run has a process in the sample
     interval_s: float
     peak_rss: float
-    io_bytes: float                # the run's own storage reads and writes
+    io_bytes: float                # the run's own storage reads and writes (NaN: not recorded)
     ranks: int                     # processes of the run's main command
     ended: bool                    # the run's processes were gone before the trace ends
 
@@ -74,7 +74,7 @@ class Advice:
     def to_dict(self) -> dict:
         return {"job": self.job, "allocation": self.allocation.to_dict(), "elapsed_s": _finite(self.elapsed_s),
                 "usage": [{"host": u.host, "cores_p95": _finite(cores_p95(u)), "peak_rss_bytes": u.peak_rss,
-                           "io_bytes": u.io_bytes, "ended": u.ended} for u in self.usage],
+                           "io_bytes": _finite(u.io_bytes), "ended": u.ended} for u in self.usage],
                 "notes": [n.to_dict() for n in self.notes],
                 "node_classes": [p.to_dict() for p in self.node_classes]}
 
@@ -94,6 +94,8 @@ def usage_of(a: Analysis, seen_until: float | None = None) -> Usage:
     sums = run_sums(d.procs, d.n, a.run.mask())
     step = np.nan_to_num(d.step_s)
     io = float(np.nansum((sums["read_Bps"] + sums["write_Bps"]) * step))
+    if d.procs.height and not _has_rates(d.procs.filter(a.run.mask().fill_null(False)), ("read_Bps", "write_Bps")):
+        io = math.nan                     # imported archives carry no per-process I/O: unknown, not zero
     ranks = 0
     if a.run.comm and d.procs.height:
         ranks = d.procs.filter(a.run.ranks().fill_null(False)).select(
@@ -104,6 +106,12 @@ def usage_of(a: Analysis, seen_until: float | None = None) -> Usage:
     return Usage(host=a.trace.host, t=d.t, cores=sig["run_cpu"] / 100.0, present=present,
                  interval_s=d.interval_s, peak_rss=float(np.nanmax(sums["rss"])) if d.n else 0.0,
                  io_bytes=io, ranks=int(ranks), ended=ended)
+
+
+def _has_rates(procs: pl.DataFrame, cols) -> bool:
+    """Whether any row has a finite value in any of ``cols``."""
+    cols = [c for c in cols if c in procs.columns]
+    return bool(cols) and procs.select(pl.any_horizontal(pl.col(c).is_finite() for c in cols).any()).item() is True
 
 
 def idle_start_s(u: Usage, start: float | None) -> float:
@@ -249,9 +257,12 @@ def io_notes(a: Analysis, u: Usage) -> list[Note]:
     if share < C.ADVICE_PHASE_SHARE:
         return []
     shared = shared_fs_bytes(a)
-    evidence = f"io-bound phases at {', '.join(where[:4])}; the run read and wrote {human_bytes(u.io_bytes)}"
-    if shared > 0.1 * max(u.io_bytes, 1.0):
-        gib = max(1, math.ceil(u.io_bytes / (1 << 30)))
+    own = u.io_bytes if math.isfinite(u.io_bytes) else 0.0
+    evidence = f"io-bound phases at {', '.join(where[:4])}; " + (
+        f"the run read and wrote {human_bytes(own)}" if math.isfinite(u.io_bytes)
+        else "the trace has no per-process I/O")
+    if shared > 0.1 * max(own, 1.0):
+        gib = max(1, math.ceil((own if math.isfinite(u.io_bytes) else shared) / (1 << 30)))
         return [Note("io", WARN, f"{share:.0%} of the run waited on storage, {human_bytes(shared)} of it through "
                      "a shared file system: node-local scratch ($TMPDIR) for its working files would take "
                      "that off the network", evidence, f"--tmp={gib}G", u.host)]

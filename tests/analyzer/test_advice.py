@@ -152,6 +152,16 @@ def test_io_bound_run_on_the_local_disk():
     (n,) = io_notes(a, u)
     assert n.kind == "io" and n.suggest is None and "own disk" in n.message
     assert "io-bound phases at 0s+" in n.evidence
+    assert "the run read and wrote" in n.evidence and u.io_bytes > 0
+
+
+def test_io_not_recorded_per_process_is_not_zero_bytes():
+    """An imported archive has no per-process I/O: the note says so instead of '0 B'."""
+    import dataclasses
+    a, u = _analysed("fio-randrw")
+    u = dataclasses.replace(u, io_bytes=float("nan"))
+    (n,) = io_notes(a, u)
+    assert "no per-process I/O" in n.evidence and "0 B" not in n.evidence
 
 
 def test_io_through_a_shared_file_system_suggests_scratch():
