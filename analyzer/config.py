@@ -194,13 +194,13 @@ SIMILARITY_NOISE = {
 """The features recognition compares (analyzer/behaviour.py), each with its
 run-to-run noise (pooled standard deviation among the calibration runs of one
 application), the unit distances are counted in."""
-SIMILARITY_CLIP = 6.0
+SIMILARITY_CLIP = 10.0
 """Scaled differences are clipped to +-this many noise levels, so one wild feature cannot decide alone."""
-UNKNOWN_SPREAD = 1.5
+UNKNOWN_SPREAD = 1.0
 """A run belongs to its nearest label within this many times the label's radius ..."""
-UNKNOWN_MIN_DISTANCE = 0.25
+UNKNOWN_MIN_DISTANCE = 1.0
 """... and never less than this distance (RMS of noise levels)."""
-SIMILARITY_FEATURES = 4
+SIMILARITY_FEATURES = 8
 """Features kept for distances (scripts/calibrate.py): the most label-discriminating ones (Fisher ratio)
 once the database holds at least two labels, all usable ones before."""
 SIMILARITY_SAMPLE = 100_000

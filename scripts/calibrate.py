@@ -56,7 +56,7 @@ def feature_floors(items) -> dict[str, float]:
     import numpy as np
 
     from analyzer.behaviour import FEATURES
-    known = [it for it in items if not it.faults and it.entry["app"] not in E.corpus.HELD_OUT]
+    known = [it for it in items if it.reference]
     out = {}
     for f in FEATURES:
         variances = []
@@ -169,7 +169,7 @@ def recognition(items) -> tuple[dict, float, float]:
     from analyzer.fingerprint import feature_names
     from analyzer.recognition import Index, classify
 
-    known = [it for it in items if not it.faults and it.entry["app"] not in E.corpus.HELD_OUT]
+    known = [it for it in items if it.reference]
     names = list(feature_names())
     rows = [record_of(it.analysis, it.entry["app"]) for it in known]
     meta = pl.DataFrame({"id": [r["id"] for r in rows], "label": [r["label"] for r in rows],

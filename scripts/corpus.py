@@ -132,7 +132,13 @@ def test() -> list[Run]:
     for app, ranks, length in (("periodic", 1, 300), ("fio", 1, 300), ("iperf3", 2, 240), ("stress-vm", 2, 240)):
         runs.append(Run(f"test-{app}-{ranks}r-{length}s", app, ranks, length))
     faulted = _faulted("test", 6, APPS, ((10, (10, 20)), (None, (10, 20, 60, 180))))
-    return [r for pair in zip(runs, faulted) for r in pair] + runs[len(faulted):] + faulted[len(runs):]
+    rng = random.Random(7)
+    leaks = []                            # a leak is promised after a minute: two that last longer
+    for dur in (90, 180):
+        app, ranks, at, mib = rng.choice(APPS), rng.choice((1, 2)), rng.randint(25, 45), rng.choice((4, 8, 16))
+        leaks.append(Run(f"test-memleak-late-{dur}s-{app}-{ranks}r", app, ranks, at + dur + rng.randint(12, 20),
+                         [("memleak", at, dur, mib)]))
+    return [r for pair in zip(runs, faulted) for r in pair] + runs[len(faulted):] + faulted[len(runs):] + leaks
 
 
 SETS = {"cal": calibration, "cal2": calibration2, "test": test}

@@ -74,6 +74,13 @@ class Item:
         return self.entry.get("faults", [])
 
     @property
+    def reference(self) -> bool:
+        """A clean run of an application the database may hold (not held out, and
+        not the periodic run, which is a benchmark day, not an application)."""
+        return not self.faults and self.entry["app"] in corpus.APPS + corpus.TOOLS \
+            and self.entry["app"] not in corpus.HELD_OUT
+
+    @property
     def contract_faults(self) -> list[dict]:
         t0 = self.entry["workload_start"]
         return [f for f in self.faults
@@ -182,8 +189,7 @@ def database(items: list[Item], path: Path):
     """A database at ``path`` of the clean, non-held-out runs of ``items``, labelled by application."""
     from analyzer.database import Database, record_of
     db = Database(path)
-    rows = [record_of(it.analysis, it.entry["app"]) for it in items
-            if not it.faults and it.entry["app"] not in corpus.HELD_OUT]
+    rows = [record_of(it.analysis, it.entry["app"]) for it in items if it.reference]
     db.add(rows)
     return db
 
