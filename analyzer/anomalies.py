@@ -57,7 +57,7 @@ def signals(derived: Derived, run: Run, rules=RULES) -> tuple[dict, dict]:
     add_combined(sig, n)
     for rule in rules:
         for f in rule.filters:
-            sig[f.name] = FILTERS[f.kind](derived.t, filter_input(f, sig), *f.params)
+            sig[f.name] = FILTERS[f.kind](derived.t, filter_input(f, sig), *f.params_at(derived.interval_s))
     return sig, who
 
 

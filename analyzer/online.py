@@ -116,7 +116,8 @@ class OnlineRules:
         for rule in RULES:
             for f in rule.filters:
                 step = _STEP[f.kind][0]
-                sig[f.name] = np.array([step(self.filter_state[f.name], t, float(filter_input(f, sig)[0]), *f.params)])
+                sig[f.name] = np.array([step(self.filter_state[f.name], t, float(filter_input(f, sig)[0]),
+                                             *f.params_at(derived.interval_s))])
         k = self._k
         for rule in RULES:
             score = float(np.asarray(rule.score(sig, self.cores), dtype=np.float64)[0])

@@ -26,6 +26,16 @@ class Filter:
     params: tuple[float, ...]
     within_run: bool = False
 
+    def params_at(self, interval_s: float) -> tuple[float, ...]:
+        """The parameters at a sampling interval.  A baseline's time constant
+        spans at least twice its warm-up in samples: about a minute of 1 s
+        samples, but ten of 600 s ones (a minute's weighting would never let
+        an imported archive's baseline warm up)."""
+        if self.kind != "baseline" or not interval_s > 0:
+            return self.params
+        tau, keep_below, keep_above, learn_below, min_weight, *rest = self.params
+        return (max(tau, 2.0 * min_weight * interval_s), keep_below, keep_above, learn_below, min_weight, *rest)
+
 
 @dataclass(frozen=True)
 class Rule:

@@ -15,3 +15,18 @@ def test_the_anomaly_table_is_the_config():
     end = text.index("<!-- END GENERATED anomaly table -->")
     assert text[begin:end].strip() == doc_table()
     assert all(f"| `{k}` |" in doc_table() for k in KINDS)
+
+
+def test_a_baseline_warms_up_at_any_sampling_interval():
+    """At 600 s a minute's weighting never reaches the warm-up weight; the time
+    constant stretches to ten samples there and stays as configured at 1 s."""
+    import numpy as np
+
+    from analyzer.kernels._detect import _baseline
+    from analyzer.rules import RULES
+    (f,) = [f for r in RULES if r.kind == "stall" for f in r.filters]
+    assert f.params_at(1.0) == f.params
+    t = 1e9 + 600.0 * np.arange(12)
+    x = np.full(12, 100.0)
+    assert np.isnan(_baseline(t, x, *f.params)).all()
+    assert _baseline(t, x, *f.params_at(600.0))[-1] == 100.0
