@@ -53,7 +53,6 @@ def feature_floors(items) -> dict[str, float]:
     """Each behaviour feature's run-to-run noise: its pooled within-application
     standard deviation over the calibration database's runs (which differ in
     length and rank count, as the runs recognition must carry across)."""
-    import numpy as np
 
     from analyzer.behaviour import FEATURES
     known = [it for it in items if it.reference]
@@ -162,7 +161,6 @@ def plateau_middle(positions: np.ndarray, f1: np.ndarray) -> int:
 
 def recognition(items) -> tuple[dict, float, float]:
     """(chosen values, recognition rate, rejection rate) on the calibration runs."""
-    import numpy as np
     import polars as pl
 
     from analyzer.database import FEATURE_PREFIX, record_of
