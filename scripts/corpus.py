@@ -141,4 +141,29 @@ def test() -> list[Run]:
     return [r for pair in zip(runs, faulted) for r in pair] + runs[len(faulted):] + faulted[len(runs):] + leaks
 
 
-SETS = {"cal": calibration, "cal2": calibration2, "test": test}
+def test2() -> list[Run]:
+    """A second test set, recorded after every threshold was chosen: lengths of
+    35, 70 s and 3 to 8 minutes, seeds 8 and 9, and the iperf3 server outside
+    the run's process tree (it stands in for another node)."""
+    runs = []
+    for k, app in enumerate(APPS + TOOLS):
+        for ranks, length in ((1, 35), (2, 70)) if k % 2 else ((2, 35), (1, 70)):
+            runs.append(Run(f"test2-{app}-{ranks}r-{length}s", app, ranks, length))
+    for k, app in enumerate(("lammps", "gromacs", "qe", "cp2k")):
+        ranks, length = ((2, 35), (1, 70))[k % 2]
+        runs.append(Run(f"test2-{app}-renamed-{ranks}r-{length}s", app, ranks, length, rename=True))
+    for app, ranks, length in (("lammps", 1, 480), ("gromacs", 2, 420), ("qe", 1, 360), ("cp2k", 2, 360),
+                               ("nwchem", 1, 300), ("hpcc", 2, 240), ("iperf3", 1, 240), ("stress-iomix", 2, 180),
+                               ("stress-cpu", 2, 180), ("periodic", 1, 180)):
+        runs.append(Run(f"test2-{app}-{ranks}r-{length}s", app, ranks, length))
+    faulted = _faulted("test2", 8, APPS, ((10, (10, 20)), (None, (10, 20, 60))))
+    rng = random.Random(9)
+    leaks = []
+    for dur in (75, 120):
+        app, ranks, at, mib = rng.choice(APPS), rng.choice((1, 2)), rng.randint(25, 45), rng.choice((4, 8, 16))
+        leaks.append(Run(f"test2-memleak-late-{dur}s-{app}-{ranks}r", app, ranks, at + dur + rng.randint(12, 20),
+                         [("memleak", at, dur, mib)]))
+    return [r for pair in zip(runs, faulted) for r in pair] + runs[len(faulted):] + faulted[len(runs):] + leaks
+
+
+SETS = {"cal": calibration, "cal2": calibration2, "test": test, "test2": test2}

@@ -10,7 +10,12 @@ window to OUT/SET/manifest.json: the ground truth of scripts/evaluate.py.
 Runs already in the manifest are skipped, so an interrupted recording resumes.
 
 Nothing else should run on the machine meanwhile: the recorder sees the whole
-node, so any other work becomes part of the run.  While the file named by
+node, so any other work becomes part of the run.  With --isolated the recorder
+and the workloads run in a PID namespace of their own, so other processes (a
+developer's shell, a test run) are out of the process table, though their CPU,
+memory and I/O stay in the node's counters; the iperf3 server then runs
+throughout in the network namespace, outside that PID namespace, as a server
+on another node would.  While the file named by
 --pause-file exists, no new run starts (the current one finishes).
 Needs root (SIGSTOP of any process, the veth pair) and the Debian packages of
 .ci/run plus lammps, gromacs, quantum-espresso(-data), cp2k, nwchem, hpcc.
@@ -20,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -114,12 +120,18 @@ def main() -> int:
     ap.add_argument("--out", default=ROOT / "corpus", type=Path)
     ap.add_argument("--only", nargs="*", help="names to (re)record")
     ap.add_argument("--pause-file", type=Path, default=Path("/tmp/paratune-corpus.pause"))
+    ap.add_argument("--isolated", action="store_true",
+                    help="record in a PID namespace of its own, the iperf3 server outside it")
     args = ap.parse_args()
+    if args.isolated:
+        return _isolated(sys.argv[1:])
     out = args.out / args.set
     out.mkdir(parents=True, exist_ok=True)
     manifest_path = out / "manifest.json"
     manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
-    W.netns_up()
+    inside = bool(os.environ.get(W.OUTSIDE_SERVER))
+    if not inside:
+        W.netns_up()
     try:
         for run in corpus.SETS[args.set]():
             if (args.only and run.name not in args.only) or (not args.only and run.name in manifest):
@@ -132,8 +144,27 @@ def main() -> int:
                 print(f"  warning: {run.name} used only {manifest[run.name]['workload_cpu_s']} CPU s", flush=True)
             manifest_path.write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
     finally:
-        W.netns_down()
+        if not inside:
+            W.netns_down()
     return 0
+
+
+def _isolated(argv: list[str]) -> int:
+    """Run this script again inside a new PID namespace (``sh`` its init, so
+    orphans are no siblings of a run), with a standing iperf3 server outside it."""
+    W.netns_up()
+    server = subprocess.Popen(["ip", "netns", "exec", W.NETNS, "iperf3", "-s", "-B", W.NS_ADDR],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(1.0)
+        inner = shlex.join([sys.executable, str(Path(__file__).resolve())]
+                         + [a for a in argv if a != "--isolated"])
+        return subprocess.run(["unshare", "--pid", "--fork", "--mount-proc", "sh", "-c", f"{inner}; exit $?"],
+                              env=dict(os.environ, **{W.OUTSIDE_SERVER: "1"})).returncode
+    finally:
+        server.terminate()
+        server.wait()
+        W.netns_down()
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ iperf3 flood over a veth pair, and SIGSTOP of the workload itself.
 from __future__ import annotations
 
 import math
+import os
 import subprocess
 import time
 from pathlib import Path
@@ -336,11 +337,18 @@ def iperf3_cmd(seconds: int) -> list[str]:
     return ["iperf3", "-c", NS_ADDR, "-t", str(seconds), "-P", "2"]
 
 
-def iperf3_server() -> subprocess.Popen:
-    p = subprocess.Popen(["ip", "netns", "exec", NETNS, "iperf3", "-s", "-1", "-B", NS_ADDR],
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+OUTSIDE_SERVER = "PARATUNE_IPERF3_SERVER_OUTSIDE"
+"""Set (by scripts/record_corpus.py --isolated) when a standing iperf3 server runs
+in the namespace, outside the recorder's view: the one-off server below is then not started."""
+
+
+def iperf3_server() -> None:
+    """A one-off iperf3 server in the namespace, for one client."""
+    if os.environ.get(OUTSIDE_SERVER):
+        return
+    subprocess.Popen(["ip", "netns", "exec", NETNS, "iperf3", "-s", "-1", "-B", NS_ADDR],
+                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     time.sleep(1.0)
-    return p
 
 
 def fio_cmd(d: Path, seconds: int, name="randrw") -> list[str]:
