@@ -33,6 +33,15 @@ FEATURES = ("shape.user_share", "shape.system_share", "shape.iowait_share", "sha
             "shape.rss_per_rank", "shape.rss_cv", "shape.threads_per_rank", "shape.run_read_per_cpu",
             "shape.run_write_per_cpu")
 """Every behaviour feature, in order (docs/fingerprint.md defines each)."""
+CACHE_STATE = ("shape.run_read_per_cpu",)
+"""Shown, never compared: what a run reads through storage depends on what the page cache held
+when it started (its inputs come from disk on a node's first run, from memory on the next),
+not on the application."""
+COMPARED = tuple(f for f in FEATURES if f not in CACHE_STATE)
+"""The features recognition compares."""
+LOG_SCALE = ("shape.disk_per_cpu", "shape.net_per_cpu", "shape.ctxt_per_cpu", "shape.pgfault_per_cpu",
+             "shape.rss_per_rank", "shape.run_read_per_cpu", "shape.run_write_per_cpu")
+"""Features in log10 units (intensities, memory): their noise floor is SIMILARITY_NOISE_FLOOR_LOG."""
 
 
 def _mean(x: np.ndarray) -> float:

@@ -172,35 +172,40 @@ else ``mixed`` (a definition of "dominates", not a tuned value)."""
 
 # ---------------------------------------------------------------- similarity (db classify)
 SIMILARITY_NOISE = {
-    "shape.user_share": 0.036,
-    "shape.system_share": 0.038,
-    "shape.iowait_share": 0.026,
-    "shape.cores_per_rank": 0.026,
-    "shape.cpu_cv": 0.068,
-    "shape.cpu_dip": 0.059,
-    "shape.cpu_acf1": 0.229,
-    "shape.disk_per_cpu": 0.663,
-    "shape.write_share": 0.341,
-    "shape.net_per_cpu": 0.328,
-    "shape.rx_share": 0.441,
-    "shape.ctxt_per_cpu": 0.192,
-    "shape.pgfault_per_cpu": 1.135,
-    "shape.rss_per_rank": 0.067,
-    "shape.rss_cv": 0.048,
-    "shape.threads_per_rank": 0.044,
-    "shape.run_read_per_cpu": 0.019,
-    "shape.run_write_per_cpu": 0.574,
+    "shape.user_share": 0.069,
+    "shape.system_share": 0.07,
+    "shape.iowait_share": 0.05,
+    "shape.cores_per_rank": 0.05,
+    "shape.cpu_cv": 0.055,
+    "shape.cpu_dip": 0.05,
+    "shape.cpu_acf1": 0.319,
+    "shape.disk_per_cpu": 0.669,
+    "shape.write_share": 0.327,
+    "shape.net_per_cpu": 0.612,
+    "shape.rx_share": 0.395,
+    "shape.ctxt_per_cpu": 0.3,
+    "shape.pgfault_per_cpu": 1.064,
+    "shape.rss_per_rank": 0.3,
+    "shape.rss_cv": 0.05,
+    "shape.threads_per_rank": 0.05,
+    "shape.run_write_per_cpu": 0.579,
 }
 """The features recognition compares (analyzer/behaviour.py), each with its
 run-to-run noise (pooled standard deviation among the calibration runs of one
 application), the unit distances are counted in."""
-SIMILARITY_CLIP = 10.0
+SIMILARITY_NOISE_FLOOR = 0.05
+"""The least noise a feature on a linear scale (a share, cores, a ratio) is given ..."""
+SIMILARITY_NOISE_FLOOR_LOG = 0.3
+"""... and one in log10 units (an intensity, memory): runs recorded in one sitting agree more closely
+than runs of different days, so a near-zero spread among them is no measure of the noise
+(scripts/calibrate.py chooses both by how well recognition carries from some calibration sets to another)."""
+SIMILARITY_CLIP = 6.0
 """Scaled differences are clipped to +-this many noise levels, so one wild feature cannot decide alone."""
 UNKNOWN_SPREAD = 1.0
 """A run belongs to its nearest label within this many times the label's radius ..."""
-UNKNOWN_MIN_DISTANCE = 1.0
+UNKNOWN_MIN_DISTANCE = 0.5
 """... and never less than this distance (RMS of noise levels)."""
-SIMILARITY_FEATURES = 8
+SIMILARITY_FEATURES = 10
 """Features kept for distances (scripts/calibrate.py): the most label-discriminating ones (Fisher ratio)
 once the database holds at least two labels, all usable ones before."""
 SIMILARITY_SAMPLE = 100_000

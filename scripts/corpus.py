@@ -1,11 +1,14 @@
 """The evaluation corpus: which runs make the calibration set and which the test set.
 
-Two sets, recorded apart (different runs, onsets, durations and seeds):
+Four sets, recorded apart (different runs, lengths, onsets, durations and seeds);
+scripts/evaluation.py says which serves what:
 
-- ``cal``: every threshold of the analyzer is chosen on these
-  (``scripts/calibrate.py``); its clean runs are also the recognition database.
-- ``test``: every quality figure of docs/evaluation.md is measured on these
-  (``scripts/evaluate.py``) and nothing is tuned on them.
+- ``cal`` and ``cal2``: every anomaly and bottleneck threshold is chosen on
+  these (``scripts/calibrate.py``);
+- ``test``: detection and run labels are measured on it; recognition's
+  database and thresholds use it, with ``cal`` and ``cal2``;
+- ``test2``: every figure of docs/evaluation.md is measured on it
+  (``scripts/evaluate.py``), and nothing is tuned on it.
 
 A run is an application (or a stressor) on 1 or 2 ranks, cut at ``length_s``,
 with faults from scripts/faults.py injected at given seconds.  Applications in

@@ -3,11 +3,11 @@
     .venv/bin/python scripts/evaluate.py            # rewrites the generated block of docs/evaluation.md
     .venv/bin/python scripts/evaluate.py --print    # prints it only
 
-Reads corpus/test for every figure, and corpus/cal only to build the
-recognition database (the calibration runs are the stored references); no
-threshold is changed here: they are analyzer/config.py's, as
-scripts/calibrate.py chose them on corpus/cal.  The protocol is
-scripts/evaluation.py's.  Also: the sample traces in sample_traces/
+Detection and run labels are measured on the test sets (evaluation.TESTS),
+recognition on evaluation.RECOGNITION_TEST with a database of the clean runs
+of evaluation.RECOGNITION_CALIBRATION (the stored references).  No threshold
+is changed here: they are analyzer/config.py's, as scripts/calibrate.py chose
+them on the calibration sets.  The protocol is scripts/evaluation.py's.  Also: the sample traces in sample_traces/
 (recorded on a Xeon VM) as queries against the database recorded here (an
 AMD EPYC VM).
 """
@@ -39,7 +39,7 @@ def detection_section(items) -> list[str]:
     scores, clean_s = E.score(items, found)
     faults = [(it, f) for it in items for f in it.contract_faults]
     lines = ["### Detection", "",
-             f"{len(items)} test runs, {len(faults)} injected faults under the contract "
+             f"{len(items)} test runs ({', '.join(E.TESTS)}), {len(faults)} injected faults under the contract "
              f"(>= {E.MIN_FAULT_S:g} s, from the run's {E.FROM_S:g}th second), "
              f"{clean_s / 3600:.2f} clean hours.", "",
              "| kind | faults | hits | missed | secondary | false alarms | precision | recall | F1 |",
@@ -52,8 +52,14 @@ def detection_section(items) -> list[str]:
                      f"{_pct(s.precision)} | {_pct(s.recall)} | {_pct(s.f1)} |")
     other = Counter(a.kind for it in items for a in found[it.name] if a.kind not in scores)
     lines += ["", f"False alarms: {alarms} in {clean_s / 3600:.2f} clean hours = "
-              f"**{alarms / max(clean_s / 3600, 1e-9):.1f} per clean hour**."
+              f"**{alarms / max(clean_s / 3600, 1e-9):.2f} per clean hour**."
               + (f"  Kinds with no injected fault: {dict(other)}." if other else ""), ""]
+    for name in E.TESTS:
+        mine = [it for it in items if it.entry["name"].startswith(name + "-")]
+        n = sum(s.false_alarms for s in E.score(mine, found)[0].values())
+        hours = sum(it.clean_seconds() for it in mine) / 3600
+        lines.append(f"- {name}: {n} false alarms in {hours:.2f} clean hours ({n / max(hours, 1e-9):.2f} per hour)")
+    lines.append("")
     detail = [f"- missed: {m}" for s in scores.values() for m in s.missed]
     detail += [f"- false alarm ({k}): {a}" for k, s in scores.items() for a in s.alarms]
     if detail:
@@ -109,9 +115,9 @@ def recognition_section(cal, test) -> list[str]:
     rate = lambda xs: f"{sum(xs)}/{len(xs)} = {sum(xs) / len(xs):.2f}" if xs else "n/a"  # noqa: E731
     return (["### Recognition", "",
              f"Database: the calibration set's clean runs, {sum(stored.values())} runs of {len(stored)} "
-             f"applications ({', '.join(f'{k} {v}' for k, v in sorted(stored.items()))}); held out: "
-             f"{', '.join(E.corpus.HELD_OUT)}.  Queries: the test set's clean runs (other lengths, rank counts "
-             "and renamed binaries).", "",
+             f"applications ({', '.join(f'{k} {v}' for k, v in sorted(stored.items()))}) from "
+             f"{', '.join(E.RECOGNITION_CALIBRATION)}; held out: {', '.join(E.corpus.HELD_OUT)}.  Queries: "
+             f"{E.RECOGNITION_TEST}'s clean runs (other lengths, rank counts and renamed binaries).", "",
              f"- named (the run's own command given): **{rate(named)}** (target >= 0.95)",
              f"- behaviour alone (command hidden, renamed runs included): **{rate(behaviour)}** (target >= 0.8)",
              f"- held-out applications rejected as `unknown`: **{rate(rejected)}** (target >= 0.9)",
@@ -150,8 +156,8 @@ def matrix_section(test) -> list[str]:
     lengths = [it.entry["length_s"] for it in test]
     apps = Counter(it.entry["app"] for it in test)
     ranks = Counter(it.entry["ranks"] for it in test)
-    return ["### The test set", "",
-            f"{len(test)} runs: applications {dict(sorted(apps.items()))}; ranks {dict(sorted(ranks.items()))}; "
+    return ["### The test sets", "",
+            f"{len(test)} runs ({', '.join(E.TESTS)}): applications {dict(sorted(apps.items()))}; ranks {dict(sorted(ranks.items()))}; "
             f"lengths {min(lengths)}-{max(lengths)} s (median {statistics.median(lengths):g} s); "
             f"{sum(bool(it.entry.get('renamed')) for it in test)} with a renamed binary.", ""]
 
@@ -160,10 +166,12 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--print", action="store_true")
     args = ap.parse_args()
-    test = E.load_set(E.TEST, analyse=True)
-    cal = [it for name in E.CALIBRATION for it in E.load_set(name, analyse=True)]
+    sets = {name: E.load_set(name, analyse=True) for name in set(E.TESTS + E.RECOGNITION_CALIBRATION)
+            | {E.RECOGNITION_TEST}}
+    test = [it for name in E.TESTS for it in sets[name]]
+    references = [it for name in E.RECOGNITION_CALIBRATION for it in sets[name]]
     lines = [BEGIN, ""] + matrix_section(test) + detection_section(test) + label_section(test) \
-        + recognition_section(cal, test) + [END]
+        + recognition_section(references, sets[E.RECOGNITION_TEST]) + [END]
     block = "\n".join(lines)
     if args.print:
         print(block)

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from analyzer import config
 from analyzer.kernels._nearest import _lower_bounds, _quantize, _rms_distances
 from analyzer.nearest_search import nearest_labels, step
-from analyzer.behaviour import FEATURES as BEHAVIOUR
+from analyzer.behaviour import COMPARED, LOG_SCALE
 from analyzer.recognition import (INDEX_FORMAT, Index, Scaler, classify, fisher_select, floors, label_radii,
                                  threshold_of, usable)
 from tests.naive import nearest as naive
@@ -173,11 +173,21 @@ def test_scaler_floors_quiet_features_and_clips():
 
 def test_only_behaviour_features_are_compared():
     """Levels, totals, lengths and periods change with how a run was made; only the
-    behaviour features (shares, intensities, per rank) are compared."""
-    names = ["run.duration_s", "cpu_busy_pct.mean", "shape.user_share", "run.top1_share", "shape.rss_per_rank"]
+    behaviour features (shares, intensities, per rank) are compared, and not what a
+    run read through storage, which the page cache decides."""
+    names = ["run.duration_s", "cpu_busy_pct.mean", "shape.user_share", "run.top1_share", "shape.rss_per_rank",
+             "shape.run_read_per_cpu"]
     assert [names[i] for i in usable(names)] == ["shape.user_share", "shape.rss_per_rank"]
-    assert set(config.SIMILARITY_NOISE) == set(BEHAVIOUR)
+    assert set(config.SIMILARITY_NOISE) == set(COMPARED)
     assert floors(["shape.user_share"])[0] == config.SIMILARITY_NOISE["shape.user_share"]
+
+
+def test_noise_is_never_below_its_scale_floor():
+    """Runs of one sitting agree more closely than runs of different days: the calibrated
+    noise of every compared feature is at least its scale's floor."""
+    for name, noise in config.SIMILARITY_NOISE.items():
+        floor = config.SIMILARITY_NOISE_FLOOR_LOG if name in LOG_SCALE else config.SIMILARITY_NOISE_FLOOR
+        assert noise >= floor, name
 
 
 def test_fisher_select_prefers_separating_columns():
