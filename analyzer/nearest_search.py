@@ -66,3 +66,14 @@ def nearest_labels(matrix, codes, errors, query: np.ndarray, label_codes, n_labe
         if k == n or (len(best) == want and best[-1][1] < left_out):
             return best
         k = min(n, k * 8)
+
+
+def nearest_of_label(matrix, query: np.ndarray, label_codes, label: int) -> tuple[float, int]:
+    """The distance to ``label``'s nearest row, and that row (inf, -1 when it has none):
+    a label named by the command may lie beyond the nearest few."""
+    rows = np.flatnonzero(np.asarray(label_codes) == label)
+    if rows.size == 0:
+        return float("inf"), -1
+    dist = _rms_distances(matrix, np.ascontiguousarray(query, dtype=np.float32), rows)
+    k = int(np.lexsort((rows, dist))[0])
+    return float(dist[k]), int(rows[k])

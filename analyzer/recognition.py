@@ -30,7 +30,7 @@ import numpy as np
 import polars as pl
 
 from analyzer import config
-from analyzer.nearest_search import encode, nearest_labels, quantize
+from analyzer.nearest_search import encode, nearest_labels, nearest_of_label, quantize
 
 
 def usable(names) -> np.ndarray:
@@ -225,13 +225,16 @@ def classify(index: Index, vector: np.ndarray, names: list[str], top: int = 5,
     when within its threshold, or the one the command names; else ``unknown``."""
     if len(index.ids) == 0:
         return Classification("unknown", 0.0, float("inf"), [])
-    near = nearest_labels(index.matrix, index.codes, index.errors, index.scaled(vector, names),
-                          index.label_codes, len(index.label_names), max(top, len(index.label_names)))
+    query = index.scaled(vector, names)
+    near = nearest_labels(index.matrix, index.codes, index.errors, query, index.label_codes,
+                          len(index.label_names), top)
     by_label = {lab: (d, row) for lab, d, row in near}
     cands = [{"label": index.label_names[lab], "score": round(score_of(d, threshold_of(index, lab)), 4),
               "distance": round(d, 4), "threshold": round(threshold_of(index, lab), 4), "id": str(index.ids[row])}
              for lab, d, row in near[:top]]
     named = named_label(index, command)
+    if named >= 0 and named not in by_label:
+        by_label[named] = nearest_of_label(index.matrix, query, index.label_codes, named)
     lab, (d0, _) = (named, by_label[named]) if named >= 0 else (near[0][0], near[0][1:])
     thr = threshold_of(index, lab)
     label = index.label_names[lab] if named >= 0 or d0 <= thr else "unknown"

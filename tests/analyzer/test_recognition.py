@@ -243,6 +243,20 @@ def test_a_command_only_one_label_has_names_it():
     assert classify(shared, v, NAMES, command="py").by == "behaviour"    # a name every label has says nothing
 
 
+def test_a_named_label_beyond_the_nearest_few_gets_its_own_distance():
+    """classify searches only the ``top`` nearest labels; the one a command names may lie
+    farther, and its distance is then its nearest run's, exactly as a full scan gives."""
+    idx = _index(ROWS, ["cpu", "cpu", "io", "io", "net", "net"], NAMES, ["a", "a", "b", "b", "c", "c"])
+    v = np.array([0.2, 0.1, 6.0])                     # behaves like "net", farthest from "cpu"
+    c = classify(idx, v, NAMES, top=1, command="a")
+    q = idx.scaled(v, NAMES)
+    rows = np.flatnonzero(idx.label_codes == idx.label_names.index("cpu"))
+    full = min(float(np.sqrt(np.mean((idx.matrix[r] - q) ** 2))) for r in rows)
+    assert (c.label, c.by) == ("cpu", "name")
+    assert [x["label"] for x in c.candidates] == ["net"]
+    assert c.distance == pytest.approx(full, rel=1e-6)
+
+
 def test_index_survives_the_disk_and_rejects_another_format(tmp_path):
     idx = _index(ROWS, ["cpu", "cpu", "io", "io", "net", None], NAMES, ["a"] * 6)
     idx.save(tmp_path, "k")
