@@ -114,8 +114,8 @@ def recognition_section(cal, test) -> list[str]:
         xeon = _xeon_queries(index)
     rate = lambda xs: f"{sum(xs)}/{len(xs)} = {sum(xs) / len(xs):.2f}" if xs else "n/a"  # noqa: E731
     return (["### Recognition", "",
-             f"Database: the calibration set's clean runs, {sum(stored.values())} runs of {len(stored)} "
-             f"applications ({', '.join(f'{k} {v}' for k, v in sorted(stored.items()))}) from "
+             f"Database: the clean runs of recognition's calibration sets, {sum(stored.values())} runs of "
+             f"{len(stored)} applications ({', '.join(f'{k} {v}' for k, v in sorted(stored.items()))}) from "
              f"{', '.join(E.RECOGNITION_CALIBRATION)}; held out: {', '.join(E.corpus.HELD_OUT)}.  Queries: "
              f"{E.RECOGNITION_TEST}'s clean runs (other lengths, rank counts and renamed binaries).", "",
              f"- named (the run's own command given): **{rate(named)}** (target >= 0.95)",
