@@ -197,8 +197,6 @@ def recognition(items) -> tuple[dict, float, float]:
     of the noise floors, feature count, clip and reach that wins clears both
     targets (evaluation.TARGETS) by the widest margin (the smaller of its
     two), then has the best mean of the two rates."""
-    from analyzer.recognition import classify
-
     sets = sorted({_set_of(it) for it in items})
     queries = {s: [it for it in items if _set_of(it) == s and not it.faults and it.entry["app"] != "periodic"]
                for s in sets}
@@ -208,25 +206,20 @@ def recognition(items) -> tuple[dict, float, float]:
         folds = []
         for held in sets:
             others = [it for it in items if _set_of(it) != held and it.reference]
-            folds.append((feature_floors(others), others, queries[held]))
+            folds.append((feature_floors(others), _table(others), queries[held]))
         for k, clip in itertools.product(FEATURE_COUNTS, CLIPS):
             config.SIMILARITY_FEATURES, config.SIMILARITY_CLIP = k, clip
             known, stranger = [], []          # (distance, radius, right label?) of the nearest label
-            for noise, others, mine in folds:
+            for noise, (meta, matrix, names), mine in folds:
                 config.SIMILARITY_NOISE = noise
-                meta, matrix, names = _table(others)
-                for app in sorted({it.entry["app"] for it in mine}):
-                    stored = np.array([r != app for r in meta["label"].to_list()])
-                    for index, into in ((_index(meta, matrix, names), known),
-                                        (_index(meta, matrix, names, stored), stranger)):
-                        if into is known and app not in index.label_names:
-                            continue
-                        for it in mine:
-                            if it.entry["app"] != app:
-                                continue
-                            c = classify(index, it.analysis.fingerprint.vector(names), names)
-                            lab = index.label_names.index(c.candidates[0]["label"])
-                            into.append((c.distance, float(index.radius[lab]), c.candidates[0]["label"] == app))
+                whole, labels = _index(meta, matrix, names), meta["label"].to_list()
+                apps = sorted({it.entry["app"] for it in mine})
+                without = {a: _index(meta, matrix, names, np.array([lab != a for lab in labels])) for a in apps}
+                for it in mine:
+                    app, vector = it.entry["app"], it.analysis.fingerprint.vector(names)
+                    if app in whole.label_names:
+                        known.append(_nearest(whole, vector, names, app))
+                    stranger.append(_nearest(without[app], vector, names, app))
             d_k, r_k, ok_k = (np.array(x, dtype=float) for x in zip(*known))
             d_s, r_s = (np.array(x, dtype=float) for x in list(zip(*stranger))[:2])
             for spread, low in itertools.product(*UNKNOWN_GRID.values()):
@@ -243,6 +236,14 @@ def recognition(items) -> tuple[dict, float, float]:
     for k, v in values.items():
         setattr(config, k, v)
     return values, recognised, rejected
+
+
+def _nearest(index, vector, names, app: str) -> tuple[float, float, bool]:
+    """(distance, radius, is it ``app``?) of the label nearest to ``vector``."""
+    from analyzer.recognition import classify
+    c = classify(index, vector, names)
+    label = c.candidates[0]["label"]
+    return c.distance, float(index.radius[index.label_names.index(label)]), label == app
 
 
 def _index(meta, matrix, names, keep=None):
