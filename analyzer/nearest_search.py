@@ -75,5 +75,5 @@ def nearest_of_label(matrix, query: np.ndarray, label_codes, label: int) -> tupl
     if rows.size == 0:
         return float("inf"), -1
     dist = _rms_distances(matrix, np.ascontiguousarray(query, dtype=np.float32), rows)
-    k = int(np.lexsort((rows, dist))[0])
-    return float(dist[k]), int(rows[k])
+    ((_, d, row),) = best_per_label(dist, rows, label_codes, 1)
+    return d, row

@@ -5,7 +5,8 @@
 
 Detection and the bottleneck labels read only evaluation.CALIBRATION
 (corpus/cal and corpus/cal2), recognition only evaluation.RECOGNITION_CALIBRATION
-(those and corpus/test); evaluation.RECOGNITION_TEST is never opened here.  For each anomaly rule, every combination of its GRID
+(those and corpus/test); evaluation.RECOGNITION_TEST is never opened here.
+For each anomaly rule, every combination of its GRID
 is scored on the calibration runs by the protocol of scripts/evaluation.py,
 and the setting in the middle of the best-F1 region wins (plateau_middle).
 The bottleneck classifier's thresholds (LABEL_GRID) are chosen the same way,
@@ -14,8 +15,8 @@ values (noise floors, feature count, clip, UNKNOWN_SPREAD and
 UNKNOWN_MIN_DISTANCE) are chosen leave-one-set-out: each calibration set's
 runs are recognised by behaviour alone against a database of the other
 sets, and must be `unknown` when that database lacks their application; the
-setting that clears both targets by the widest margin wins.  Each compared feature's noise
-(SIMILARITY_NOISE) is then its run-to-run spread among the runs of one
+setting that clears both targets by the widest margin wins.  Each compared
+feature's noise (SIMILARITY_NOISE) is then its run-to-run spread among the runs of one
 application, never below its scale's floor.
 """
 from __future__ import annotations
@@ -181,10 +182,6 @@ def plateau_middle(positions: np.ndarray, f1: np.ndarray) -> int:
     return max(top, key=key)
 
 
-def _set_of(item) -> str:
-    return item.name.split("-", 1)[0]
-
-
 def recognition(items) -> tuple[dict, float, float]:
     """(chosen values, recognition rate, rejection rate), leave one set out.
 
@@ -197,15 +194,15 @@ def recognition(items) -> tuple[dict, float, float]:
     of the noise floors, feature count, clip and reach that wins clears both
     targets (evaluation.TARGETS) by the widest margin (the smaller of its
     two), then has the best mean of the two rates."""
-    sets = sorted({_set_of(it) for it in items})
-    queries = {s: [it for it in items if _set_of(it) == s and not it.faults and it.entry["app"] != "periodic"]
+    sets = sorted({it.set for it in items})
+    queries = {s: [it for it in items if it.set == s and not it.faults and it.entry["app"] != "periodic"]
                for s in sets}
     best = None
     for floors in FLOOR_GRID:
         config.SIMILARITY_NOISE_FLOOR, config.SIMILARITY_NOISE_FLOOR_LOG = floors
         folds = []
         for held in sets:
-            others = [it for it in items if _set_of(it) != held and it.reference]
+            others = [it for it in items if it.set != held and it.reference]
             folds.append((feature_floors(others), _table(others), queries[held]))
         for k, clip in itertools.product(FEATURE_COUNTS, CLIPS):
             config.SIMILARITY_FEATURES, config.SIMILARITY_CLIP = k, clip

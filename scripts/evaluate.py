@@ -7,7 +7,8 @@ Detection and run labels are measured on the test sets (evaluation.TESTS),
 recognition on evaluation.RECOGNITION_TEST with a database of the clean runs
 of evaluation.RECOGNITION_CALIBRATION (the stored references).  No threshold
 is changed here: they are analyzer/config.py's, as scripts/calibrate.py chose
-them on the calibration sets.  The protocol is scripts/evaluation.py's.  Also: the sample traces in sample_traces/
+them on the calibration sets.  The protocol is scripts/evaluation.py's.
+Also: the sample traces in sample_traces/
 (recorded on a Xeon VM) as queries against the database recorded here (an
 AMD EPYC VM).
 """
@@ -55,7 +56,7 @@ def detection_section(items) -> list[str]:
               f"**{alarms / max(clean_s / 3600, 1e-9):.2f} per clean hour**."
               + (f"  Kinds with no injected fault: {dict(other)}." if other else ""), ""]
     for name in E.TESTS:
-        mine = [it for it in items if it.entry["name"].startswith(name + "-")]
+        mine = [it for it in items if it.set == name]
         n = sum(s.false_alarms for s in E.score(mine, found)[0].values())
         hours = sum(it.clean_seconds() for it in mine) / 3600
         lines.append(f"- {name}: {n} false alarms in {hours:.2f} clean hours ({n / max(hours, 1e-9):.2f} per hour)")
@@ -157,7 +158,8 @@ def matrix_section(test) -> list[str]:
     apps = Counter(it.entry["app"] for it in test)
     ranks = Counter(it.entry["ranks"] for it in test)
     return ["### The test sets", "",
-            f"{len(test)} runs ({', '.join(E.TESTS)}): applications {dict(sorted(apps.items()))}; ranks {dict(sorted(ranks.items()))}; "
+            f"{len(test)} runs ({', '.join(E.TESTS)}): applications {dict(sorted(apps.items()))}; "
+            f"ranks {dict(sorted(ranks.items()))}; "
             f"lengths {min(lengths)}-{max(lengths)} s (median {statistics.median(lengths):g} s); "
             f"{sum(bool(it.entry.get('renamed')) for it in test)} with a renamed binary.", ""]
 

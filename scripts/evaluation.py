@@ -78,6 +78,7 @@ class Item:
     derived: object
     run: object
     analysis: object = None
+    set: str = ""                         # the corpus set it belongs to (scripts/corpus.py)
 
     @property
     def faults(self) -> list[dict]:
@@ -126,10 +127,10 @@ def load_set(name: str, analyse: bool = False, root: Path = CORPUS) -> list[Item
         (trace,) = load([root / name / entry["file"]])
         if analyse:
             a = analyze_trace(trace)
-            items.append(Item(key, entry, trace, a.derived, a.run, a))
+            items.append(Item(key, entry, trace, a.derived, a.run, a, name))
         else:
             d = derive(trace.table, trace.metadata)
-            items.append(Item(key, entry, trace, d, identify_run(d.procs, None, d.proc_order)))
+            items.append(Item(key, entry, trace, d, identify_run(d.procs, None, d.proc_order), set=name))
     return items
 
 
