@@ -219,7 +219,6 @@ class _Run:
         self.metrics = {k: v for k, v in derived.metrics.items() if np.shape(v) == (self.n,)}
         self.interval = float(derived.interval_s)
         self.sums = sums
-        self._prefix: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         self._moments: dict[str, np.ndarray] = {}
 
     def cost(self, a: int, b: int) -> float:
@@ -234,17 +233,6 @@ class _Run:
         gap (or the trace's end) follows, where it ends one interval after its
         last sample, so no phase claims missing time."""
         return float(self.t[b - 1]) + self.interval if b >= self.n or b in self.breaks else float(self.t[b])
-
-    def _sums(self, name: str):
-        """Prefix sums of a metric's valid values and of their count: any
-        segment's mean in O(1), which matters when thousands of candidate
-        phases are built and merged."""
-        if name not in self._prefix:
-            x = np.asarray(self.metrics[name], dtype=np.float64)
-            ok = np.isfinite(x)
-            self._prefix[name] = (np.concatenate(([0.0], np.cumsum(np.where(ok, x, 0.0)))),
-                                  np.concatenate(([0], np.cumsum(ok))))
-        return self._prefix[name]
 
     def _moment_sums(self, name: str) -> np.ndarray:
         """Prefix sums of the valid samples' count, t, x, t*t and t*x (t from
@@ -286,28 +274,40 @@ class _Run:
         return (stx / k - st / k * sx / k) / var * 60.0
 
     def _label_sums(self):
-        """LABEL_METRICS' prefix sums stacked (names, totals (m, n+1), counts):
-        one array operation per candidate phase instead of one per metric."""
+        """Prefix sums of LABEL_METRICS' valid values and of their counts,
+        stacked (names, totals (m, n+1), counts (m, n+1)): any segment's
+        means in one array operation, which matters when thousands of
+        candidate phases are built and merged."""
         if not hasattr(self, "_stacked"):
             names = [k for k in LABEL_METRICS if k in self.metrics]
-            pairs = [self._sums(k) for k in names]
-            self._stacked = (names, np.array([p[0] for p in pairs]).reshape(len(names), self.n + 1),
-                             np.array([p[1] for p in pairs]).reshape(len(names), self.n + 1))
+            x = np.array([self.metrics[k] for k in names], dtype=np.float64).reshape(len(names), self.n)
+            ok = np.isfinite(x)
+            zero = np.zeros((len(names), 1))
+            self._stacked = (names, np.hstack((zero, np.cumsum(np.where(ok, x, 0.0), axis=1))),
+                             np.hstack((zero.astype(np.int64), np.cumsum(ok, axis=1))))
         return self._stacked
 
-    def means(self, a: int, b: int, names) -> dict[str, float]:
-        """Mean of each of ``names`` over samples [a, b), where it has values."""
-        out = {}
-        for name in names:
-            if name in self.metrics:
-                total, count = self._sums(name)
-                k = count[b] - count[a]
-                if k:
-                    out[name] = float((total[b] - total[a]) / k)
+    def partition_means(self, starts) -> list[dict[str, float]]:
+        """Mean of every metric, where it has values, over each part of a
+        partition of the run (parts begin at ``starts``, the first at 0, and
+        run to the next start or the end): one pass over each metric, where
+        prefix sums of all of them would cost several."""
+        starts = np.asarray(starts, dtype=np.int64)
+        out: list[dict[str, float]] = [{} for _ in starts]
+        if not len(starts):
+            return out
+        for name, x in self.metrics.items():
+            x = np.asarray(x, dtype=np.float64)
+            ok = np.isfinite(x)
+            k = np.add.reduceat(ok.astype(np.int64), starts)
+            total = np.add.reduceat(np.where(ok, x, 0.0), starts)
+            for j in np.flatnonzero(k).tolist():
+                out[j][name] = float(total[j] / k[j])
         return out
 
     def profile(self, a: int, b: int) -> dict[str, float]:
-        """``means`` of LABEL_METRICS, in one array operation: merging calls this thousands of times."""
+        """Mean of each LABEL_METRICS over samples [a, b), where it has values:
+        merging calls this thousands of times."""
         names, totals, counts = self._label_sums()
         k = (counts[:, b] - counts[:, a]).tolist()
         total = (totals[:, b] - totals[:, a]).tolist()
@@ -330,13 +330,11 @@ class _Run:
         means and trends of all of them at once (thousands of candidates)."""
         bounds = np.asarray(bounds, dtype=np.int64)
         a, b = bounds[:-1], bounds[1:]
-        means = {}
-        for name in LABEL_METRICS:
-            if name in self.metrics:
-                total, count = self._sums(name)
-                k = count[b] - count[a]
-                with np.errstate(invalid="ignore", divide="ignore"):
-                    means[name] = np.where(k > 0, (total[b] - total[a]) / np.maximum(k, 1), np.nan).tolist()
+        names, totals, counts = self._label_sums()
+        k = counts[:, b] - counts[:, a]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            m = np.where(k > 0, (totals[:, b] - totals[:, a]) / np.maximum(k, 1), np.nan).tolist()
+        means = dict(zip(names, m))
         ms = self.slopes_per_min("mem_used_pct", a, b).tolist()
         ss = self.slopes_per_min("swap_used_pct", a, b).tolist()
         starts, ends = [self.time(int(i)) for i in a], [self.end(int(i)) for i in b]
@@ -485,6 +483,6 @@ def find_phases(derived, max_phases: int | None = None) -> list[Phase]:
         ms, ss = (run.slope_per_min(k, p.start_i, p.end_i) for k in ("mem_used_pct", "swap_used_pct"))
         p.evidence = classify(p.profile, ms, ss, p.duration_s)[1]
     _edges(phases, run.end(n) - run.time(0))
-    for p in phases:
-        p.profile = run.means(p.start_i, p.end_i, run.metrics)
+    for p, profile in zip(phases, run.partition_means([p.start_i for p in phases])):
+        p.profile = profile
     return phases

@@ -20,7 +20,6 @@ import ipaddress
 import math
 import os
 import re
-import tomllib
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -204,6 +203,7 @@ def parse_address(text: str) -> tuple[str, int]:
 def read_file(path: Path) -> dict:
     """The settings of a paratune TOML file, keys checked and coerced: ``[record]``'s
     keys, and ``licences`` when the file has that table."""
+    import tomllib      # here: every command's parser loads this module, few read a file
     try:
         with open(path, "rb") as fh:
             doc = tomllib.load(fh)

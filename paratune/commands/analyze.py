@@ -68,8 +68,9 @@ def run(args) -> int:
     # numba's ~1 s import would delay every worker's start
     from analyzer.pipeline import analyze_trace
     from analyzer.load import load
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
-                  console=err, transient=True, disable=not err.is_terminal) as progress:
+    from paratune_base.collector import spare_what_exists
+    with spare_what_exists(), Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+                                       console=err, transient=True, disable=not err.is_terminal) as progress:
         task = progress.add_task("reading traces", total=None)
         traces = load(args.paths, args.start, args.end, args.job)
         analyses = []

@@ -2,6 +2,7 @@
 a clean root, and the shipped unit passes systemd's own checks with what it installs."""
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -33,6 +34,7 @@ def test_install_gives_a_working_paratune(prefix, tmp_path):
     r = subprocess.run([str(exe), "analyze", str(trace), "--json"], capture_output=True, text=True,
                        cwd=tmp_path, timeout=300, env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"})
     assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["phases"]          # the console script's output arrives whole
     assert (prefix / "share" / "doc" / "paratune" / "trace-format.md").exists()
     epilog = (prefix / "share" / "paratune-epilog").read_text()
     assert f"PARATUNE={prefix}/bin/paratune" in epilog and os.access(prefix / "share" / "paratune-epilog", os.X_OK)
