@@ -296,10 +296,11 @@ class _Run:
         out: list[dict[str, float]] = [{} for _ in starts]
         if not len(starts):
             return out
+        empty = np.diff(np.r_[starts, self.n]) <= 0     # reduceat would give such a part its first sample
         for name, x in self.metrics.items():
             x = np.asarray(x, dtype=np.float64)
             ok = np.isfinite(x)
-            k = np.add.reduceat(ok.astype(np.int64), starts)
+            k = np.where(empty, 0, np.add.reduceat(ok.astype(np.int64), starts))
             total = np.add.reduceat(np.where(ok, x, 0.0), starts)
             for j in np.flatnonzero(k).tolist():
                 out[j][name] = float(total[j] / k[j])

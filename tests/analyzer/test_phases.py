@@ -503,6 +503,32 @@ def test_phase_trend_from_prefix_sums_equals_least_squares(seed):
     assert run.slope_per_min("absent", 0, n) == 0.0
 
 
+@pytest.mark.parametrize("seed", range(4))
+def test_partition_means_equal_each_parts_nanmean(seed):
+    """The final phases' profiles: every metric's mean over each part, its NaNs
+    left out, a part with no value (all NaN, or empty) without the metric."""
+    rng = np.random.default_rng(seed)
+    n = 3000
+    x = rng.lognormal(20, 2, n)                 # byte rates of a day: large, uneven
+    x[rng.random(n) < 0.2] = np.nan
+    x[100:400] = np.nan
+    y = np.full(n, np.nan)
+    y[-1] = 7.0
+    run = phases._Run(SimpleNamespace(t=np.arange(n, dtype=np.float64), metrics={"x": x, "y": y},
+                                      interval_s=1.0), None)
+    starts = [0, 1, 100, 400, 400, *sorted(rng.choice(np.arange(401, n - 1), 20, replace=False)), n - 1]
+    got = run.partition_means(starts)
+    ends = starts[1:] + [n]
+    for part, a, b in zip(got, starts, ends):
+        for name, v in (("x", x), ("y", y)):
+            seg = v[a:b][np.isfinite(v[a:b])]
+            if seg.size:
+                assert part[name] == pytest.approx(seg.mean(), rel=1e-12), (name, a, b)
+            else:
+                assert name not in part, (name, a, b)
+    assert run.partition_means([]) == []
+
+
 def test_a_long_gap_ends_a_phase_and_belongs_to_no_phase():
     """A host that stopped recording for nine days: the samples either side are
     phases of their own, even with the same label, and no phase spans the gap."""
