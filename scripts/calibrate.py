@@ -5,7 +5,7 @@
 
 Detection and the bottleneck labels read only evaluation.CALIBRATION
 (corpus/cal and corpus/cal2), recognition only evaluation.RECOGNITION_CALIBRATION
-(those and corpus/test); evaluation.RECOGNITION_TEST is never opened here.
+(those and corpus/test); evaluation.RECOGNITION_TESTS are never opened here.
 For each anomaly rule, every combination of its GRID
 is scored on the calibration runs by the protocol of scripts/evaluation.py,
 and the setting in the middle of the best-F1 region wins (plateau_middle).

@@ -1,14 +1,14 @@
-"""The evaluation corpus: which runs make the calibration set and which the test set.
+"""The evaluation corpus: which runs make the calibration sets and which the test sets.
 
-Four sets, recorded apart (different runs, lengths, onsets, durations and seeds);
-scripts/evaluation.py says which serves what:
+Five sets, recorded apart (different runs, lengths, onsets, durations and
+seeds); scripts/evaluation.py says which serves what:
 
 - ``cal`` and ``cal2``: every anomaly and bottleneck threshold is chosen on
   these (``scripts/calibrate.py``);
 - ``test``: detection and run labels are measured on it; recognition's
   database and thresholds use it, with ``cal`` and ``cal2``;
-- ``test2``: every figure of docs/evaluation.md is measured on it
-  (``scripts/evaluate.py``), and nothing is tuned on it.
+- ``test2`` and ``test3``: detection, run labels and recognition are measured
+  on them, and nothing is tuned on them.
 
 A run is an application (or a stressor) on 1 or 2 ranks, cut at ``length_s``,
 with faults from scripts/faults.py injected at given seconds.  Applications in
@@ -169,4 +169,27 @@ def test2() -> list[Run]:
     return [r for pair in zip(runs, faulted) for r in pair] + runs[len(faulted):] + faulted[len(runs):] + leaks
 
 
-SETS = {"cal": calibration, "cal2": calibration2, "test": test, "test2": test2}
+def test3() -> list[Run]:
+    """A third test set, recorded after every threshold and test2's figures were
+    final: lengths of 55, 100 s and 2.5 to 5 minutes, seeds 10 and 11."""
+    runs = []
+    for k, app in enumerate(APPS + TOOLS):
+        for ranks, length in ((1, 55), (2, 100)) if k % 2 else ((2, 55), (1, 100)):
+            runs.append(Run(f"test3-{app}-{ranks}r-{length}s", app, ranks, length))
+    for k, app in enumerate(("lammps", "gromacs", "qe", "cp2k")):
+        ranks, length = ((1, 55), (2, 100))[k % 2]
+        runs.append(Run(f"test3-{app}-renamed-{ranks}r-{length}s", app, ranks, length, rename=True))
+    for app, ranks, length in (("lammps", 2, 300), ("gromacs", 1, 240), ("qe", 2, 240), ("nwchem", 1, 180),
+                               ("iperf3", 2, 180), ("periodic", 1, 150)):
+        runs.append(Run(f"test3-{app}-{ranks}r-{length}s", app, ranks, length))
+    faulted = _faulted("test3", 10, APPS, ((10, (10, 20)), (None, (10, 20, 60))))
+    rng = random.Random(11)
+    leaks = []
+    for dur in (70, 110):
+        app, ranks, at, mib = rng.choice(APPS), rng.choice((1, 2)), rng.randint(25, 45), rng.choice((4, 8, 16))
+        leaks.append(Run(f"test3-memleak-late-{dur}s-{app}-{ranks}r", app, ranks, at + dur + rng.randint(12, 20),
+                         [("memleak", at, dur, mib)]))
+    return [r for pair in zip(runs, faulted) for r in pair] + runs[len(faulted):] + faulted[len(runs):] + leaks
+
+
+SETS = {"cal": calibration, "cal2": calibration2, "test": test, "test2": test2, "test3": test3}

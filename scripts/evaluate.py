@@ -1,10 +1,10 @@
-"""Measure detection, run labels and recognition on the test set; rewrite docs/evaluation.md's figures.
+"""Measure detection, run labels and recognition on the test sets; rewrite docs/evaluation.md's figures.
 
     .venv/bin/python scripts/evaluate.py            # rewrites the generated block of docs/evaluation.md
     .venv/bin/python scripts/evaluate.py --print    # prints it only
 
 Detection and run labels are measured on the test sets (evaluation.TESTS),
-recognition on evaluation.RECOGNITION_TEST with a database of the clean runs
+recognition on evaluation.RECOGNITION_TESTS with a database of the clean runs
 of evaluation.RECOGNITION_CALIBRATION (the stored references).  No threshold
 is changed here: they are analyzer/config.py's, as scripts/calibrate.py chose
 them on the calibration sets.  The protocol is scripts/evaluation.py's.
@@ -98,30 +98,36 @@ def recognition_section(cal, test) -> list[str]:
         index = db.index()
         stored = Counter(r for r in db.table(["label"])["label"].to_list())
         queries = [it for it in test if not it.faults and it.entry["app"] != "periodic"]   # a bench day, not an app
-        rows, named, behaviour, rejected = [], [], [], []
+        rows = []
+        named, behaviour, rejected = ({name: [] for name in E.RECOGNITION_TESTS} for _ in range(3))
         for it in queries:
             app = it.entry["app"]
             held = app not in stored                  # held out, or never recorded for the database
             lab_n, c_n = E.recognise(index, it, hide_name=False)
             lab_b, c_b = E.recognise(index, it, hide_name=True)
             if held:
-                rejected.append(lab_n == "unknown")
+                rejected[it.set].append(lab_n == "unknown")
             else:
                 if not it.entry.get("renamed"):
-                    named.append(lab_n == app)
-                behaviour.append(lab_b == app)
+                    named[it.set].append(lab_n == app)
+                behaviour[it.set].append(lab_b == app)
             rows.append(f"| {it.name} | {'held out' if held else app} | {lab_n} ({c_n.by}, {c_n.distance:.2f}"
                         f" / {c_n.threshold:.2f}) | {lab_b} ({c_b.distance:.2f} / {c_b.threshold:.2f}) |")
         xeon = _xeon_queries(index)
     rate = lambda xs: f"{sum(xs)}/{len(xs)} = {sum(xs) / len(xs):.2f}" if xs else "n/a"  # noqa: E731
+
+    def rates(by_set: dict[str, list[bool]]) -> str:
+        each = "; ".join(f"{name} {rate(xs)}" for name, xs in by_set.items())
+        return f"**{rate([x for xs in by_set.values() for x in xs])}** ({each})"
     return (["### Recognition", "",
              f"Database: the clean runs of recognition's calibration sets, {sum(stored.values())} runs of "
              f"{len(stored)} applications ({', '.join(f'{k} {v}' for k, v in sorted(stored.items()))}) from "
              f"{', '.join(E.RECOGNITION_CALIBRATION)}; held out: {', '.join(E.corpus.HELD_OUT)}.  Queries: "
-             f"{E.RECOGNITION_TEST}'s clean runs (other lengths, rank counts and renamed binaries).", "",
-             f"- named (the run's own command given): **{rate(named)}** (target >= 0.95)",
-             f"- behaviour alone (command hidden, renamed runs included): **{rate(behaviour)}** (target >= 0.8)",
-             f"- held-out applications rejected as `unknown`: **{rate(rejected)}** (target >= 0.9)",
+             f"the clean runs of {', '.join(E.RECOGNITION_TESTS)} (other lengths, rank counts and renamed "
+             "binaries).", "",
+             f"- named (the run's own command given): {rates(named)} (target >= 0.95)",
+             f"- behaviour alone (command hidden, renamed runs included): {rates(behaviour)} (target >= 0.8)",
+             f"- held-out applications rejected as `unknown`: {rates(rejected)} (target >= 0.9)",
              f"- Xeon sample traces against this EPYC database: named {rate(xeon['named'])}, behaviour alone "
              f"{rate(xeon['behaviour'])}, held-out (hpcc) rejected {rate(xeon['rejected'])}", "",
              f"Thresholds: `UNKNOWN_SPREAD` {config.UNKNOWN_SPREAD:g} x each label's radius, at least "
@@ -168,12 +174,13 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--print", action="store_true")
     args = ap.parse_args()
-    sets = {name: E.load_set(name, analyse=True) for name in set(E.TESTS + E.RECOGNITION_CALIBRATION)
-            | {E.RECOGNITION_TEST}}
+    sets = {name: E.load_set(name, analyse=True)
+            for name in set(E.TESTS + E.RECOGNITION_CALIBRATION + E.RECOGNITION_TESTS)}
     test = [it for name in E.TESTS for it in sets[name]]
     references = [it for name in E.RECOGNITION_CALIBRATION for it in sets[name]]
+    queries = [it for name in E.RECOGNITION_TESTS for it in sets[name]]
     lines = [BEGIN, ""] + matrix_section(test) + detection_section(test) + label_section(test) \
-        + recognition_section(references, sets[E.RECOGNITION_TEST]) + [END]
+        + recognition_section(references, queries) + [END]
     block = "\n".join(lines)
     if args.print:
         print(block)
