@@ -121,75 +121,58 @@ def calibration2() -> list[Run]:
     return runs + _faulted("cal2", 2, APPS, ((10, (10, 20)), (None, (20, 60, 180))))
 
 
+def _test_set(prefix: str, short: int, long: int, renamed, long_runs, seed: int, late_durations,
+              leak_seed: int, leak_durations) -> list[Run]:
+    """A test set: every application at two lengths (1 and 2 ranks, alternating),
+    ``renamed`` and ``long_runs`` as (application, ranks, length), one run per
+    fault kind early and late (``_faulted``), and memory leaks longer than a
+    minute; faulted and clean runs interleaved, so neither sits at one end of
+    the recording."""
+    runs = []
+    for k, app in enumerate(APPS + TOOLS):
+        for ranks, length in ((1, short), (2, long)) if k % 2 else ((2, short), (1, long)):
+            runs.append(Run(f"{prefix}-{app}-{ranks}r-{length}s", app, ranks, length))
+    for app, ranks, length in renamed:
+        runs.append(Run(f"{prefix}-{app}-renamed-{ranks}r-{length}s", app, ranks, length, rename=True))
+    for app, ranks, length in long_runs:
+        runs.append(Run(f"{prefix}-{app}-{ranks}r-{length}s", app, ranks, length))
+    faulted = _faulted(prefix, seed, APPS, ((10, (10, 20)), (None, late_durations)))
+    rng = random.Random(leak_seed)
+    leaks = []                            # a leak is promised after a minute: two that last longer
+    for dur in leak_durations:
+        app, ranks, at, mib = rng.choice(APPS), rng.choice((1, 2)), rng.randint(25, 45), rng.choice((4, 8, 16))
+        leaks.append(Run(f"{prefix}-memleak-late-{dur}s-{app}-{ranks}r", app, ranks, at + dur + rng.randint(12, 20),
+                         [("memleak", at, dur, mib)]))
+    return [r for pair in zip(runs, faulted) for r in pair] + runs[len(faulted):] + faulted[len(runs):] + leaks
+
+
 def test() -> list[Run]:
     """The test set: lengths, rank counts, onsets, durations and a seed that
     neither calibration set has, and long clean runs for the false-alarm rate."""
-    runs = []
-    for k, app in enumerate(APPS + TOOLS):
-        for ranks, length in ((1, 25), (2, 45)) if k % 2 else ((2, 25), (1, 45)):
-            runs.append(Run(f"test-{app}-{ranks}r-{length}s", app, ranks, length))
-    for app in ("lammps", "gromacs", "qe", "cp2k"):
-        runs.append(Run(f"test-{app}-renamed-1r-50s", app, 1, 50, rename=True))
-    for app, ranks in (("lammps", 2), ("gromacs", 1), ("qe", 2), ("cp2k", 1), ("nwchem", 2)):
-        runs.append(Run(f"test-{app}-{ranks}r-600s", app, ranks, 600))
-    for app, ranks, length in (("periodic", 1, 300), ("fio", 1, 300), ("iperf3", 2, 240), ("stress-vm", 2, 240)):
-        runs.append(Run(f"test-{app}-{ranks}r-{length}s", app, ranks, length))
-    faulted = _faulted("test", 6, APPS, ((10, (10, 20)), (None, (10, 20, 60, 180))))
-    rng = random.Random(7)
-    leaks = []                            # a leak is promised after a minute: two that last longer
-    for dur in (90, 180):
-        app, ranks, at, mib = rng.choice(APPS), rng.choice((1, 2)), rng.randint(25, 45), rng.choice((4, 8, 16))
-        leaks.append(Run(f"test-memleak-late-{dur}s-{app}-{ranks}r", app, ranks, at + dur + rng.randint(12, 20),
-                         [("memleak", at, dur, mib)]))
-    return [r for pair in zip(runs, faulted) for r in pair] + runs[len(faulted):] + faulted[len(runs):] + leaks
+    return _test_set("test", 25, 45, [(app, 1, 50) for app in ("lammps", "gromacs", "qe", "cp2k")],
+                     [("lammps", 2, 600), ("gromacs", 1, 600), ("qe", 2, 600), ("cp2k", 1, 600), ("nwchem", 2, 600),
+                      ("periodic", 1, 300), ("fio", 1, 300), ("iperf3", 2, 240), ("stress-vm", 2, 240)],
+                     6, (10, 20, 60, 180), 7, (90, 180))
 
 
 def test2() -> list[Run]:
     """A second test set, recorded after every threshold was chosen: lengths of
     35, 70 s and 3 to 8 minutes, seeds 8 and 9, and the iperf3 server outside
     the run's process tree (it stands in for another node)."""
-    runs = []
-    for k, app in enumerate(APPS + TOOLS):
-        for ranks, length in ((1, 35), (2, 70)) if k % 2 else ((2, 35), (1, 70)):
-            runs.append(Run(f"test2-{app}-{ranks}r-{length}s", app, ranks, length))
-    for k, app in enumerate(("lammps", "gromacs", "qe", "cp2k")):
-        ranks, length = ((2, 35), (1, 70))[k % 2]
-        runs.append(Run(f"test2-{app}-renamed-{ranks}r-{length}s", app, ranks, length, rename=True))
-    for app, ranks, length in (("lammps", 1, 480), ("gromacs", 2, 420), ("qe", 1, 360), ("cp2k", 2, 360),
-                               ("nwchem", 1, 300), ("hpcc", 2, 240), ("iperf3", 1, 240), ("stress-iomix", 2, 180),
-                               ("stress-cpu", 2, 180), ("periodic", 1, 180)):
-        runs.append(Run(f"test2-{app}-{ranks}r-{length}s", app, ranks, length))
-    faulted = _faulted("test2", 8, APPS, ((10, (10, 20)), (None, (10, 20, 60))))
-    rng = random.Random(9)
-    leaks = []
-    for dur in (75, 120):
-        app, ranks, at, mib = rng.choice(APPS), rng.choice((1, 2)), rng.randint(25, 45), rng.choice((4, 8, 16))
-        leaks.append(Run(f"test2-memleak-late-{dur}s-{app}-{ranks}r", app, ranks, at + dur + rng.randint(12, 20),
-                         [("memleak", at, dur, mib)]))
-    return [r for pair in zip(runs, faulted) for r in pair] + runs[len(faulted):] + faulted[len(runs):] + leaks
+    return _test_set("test2", 35, 70, [("lammps", 2, 35), ("gromacs", 1, 70), ("qe", 2, 35), ("cp2k", 1, 70)],
+                     [("lammps", 1, 480), ("gromacs", 2, 420), ("qe", 1, 360), ("cp2k", 2, 360), ("nwchem", 1, 300),
+                      ("hpcc", 2, 240), ("iperf3", 1, 240), ("stress-iomix", 2, 180), ("stress-cpu", 2, 180),
+                      ("periodic", 1, 180)],
+                     8, (10, 20, 60), 9, (75, 120))
 
 
 def test3() -> list[Run]:
     """A third test set, recorded after every threshold and test2's figures were
     final: lengths of 55, 100 s and 2.5 to 5 minutes, seeds 10 and 11."""
-    runs = []
-    for k, app in enumerate(APPS + TOOLS):
-        for ranks, length in ((1, 55), (2, 100)) if k % 2 else ((2, 55), (1, 100)):
-            runs.append(Run(f"test3-{app}-{ranks}r-{length}s", app, ranks, length))
-    for k, app in enumerate(("lammps", "gromacs", "qe", "cp2k")):
-        ranks, length = ((1, 55), (2, 100))[k % 2]
-        runs.append(Run(f"test3-{app}-renamed-{ranks}r-{length}s", app, ranks, length, rename=True))
-    for app, ranks, length in (("lammps", 2, 300), ("gromacs", 1, 240), ("qe", 2, 240), ("nwchem", 1, 180),
-                               ("iperf3", 2, 180), ("periodic", 1, 150)):
-        runs.append(Run(f"test3-{app}-{ranks}r-{length}s", app, ranks, length))
-    faulted = _faulted("test3", 10, APPS, ((10, (10, 20)), (None, (10, 20, 60))))
-    rng = random.Random(11)
-    leaks = []
-    for dur in (70, 110):
-        app, ranks, at, mib = rng.choice(APPS), rng.choice((1, 2)), rng.randint(25, 45), rng.choice((4, 8, 16))
-        leaks.append(Run(f"test3-memleak-late-{dur}s-{app}-{ranks}r", app, ranks, at + dur + rng.randint(12, 20),
-                         [("memleak", at, dur, mib)]))
-    return [r for pair in zip(runs, faulted) for r in pair] + runs[len(faulted):] + faulted[len(runs):] + leaks
+    return _test_set("test3", 55, 100, [("lammps", 1, 55), ("gromacs", 2, 100), ("qe", 1, 55), ("cp2k", 2, 100)],
+                     [("lammps", 2, 300), ("gromacs", 1, 240), ("qe", 2, 240), ("nwchem", 1, 180), ("iperf3", 2, 180),
+                      ("periodic", 1, 150)],
+                     10, (10, 20, 60), 11, (70, 110))
 
 
 SETS = {"cal": calibration, "cal2": calibration2, "test": test, "test2": test2, "test3": test3}
