@@ -55,11 +55,18 @@ def detection_section(items) -> list[str]:
     lines += ["", f"False alarms: {alarms} in {clean_s / 3600:.2f} clean hours = "
               f"**{alarms / max(clean_s / 3600, 1e-9):.2f} per clean hour**."
               + (f"  Kinds with no injected fault: {dict(other)}." if other else ""), ""]
+    injected = [k for k, s in scores.items() if s.hits + s.misses]
+    lines += ["Each test set apart (hits of the contract faults, and false alarms, by kind):", "",
+              "| set | " + " | ".join(injected) + " | false alarms | clean hours | per clean hour |",
+              "|---|" + "---|" * (len(injected) + 3)]
     for name in E.TESTS:
         mine = [it for it in items if it.set == name]
-        n = sum(s.false_alarms for s in E.score(mine, found)[0].values())
+        each = E.score(mine, found)[0]
+        n = sum(s.false_alarms for s in each.values())
         hours = sum(it.clean_seconds() for it in mine) / 3600
-        lines.append(f"- {name}: {n} false alarms in {hours:.2f} clean hours ({n / max(hours, 1e-9):.2f} per hour)")
+        cells = [f"{each[k].hits}/{each[k].hits + each[k].misses}"
+                 + (f", {each[k].false_alarms} false" if each[k].false_alarms else "") for k in injected]
+        lines.append(f"| {name} | " + " | ".join(cells) + f" | {n} | {hours:.2f} | {n / max(hours, 1e-9):.2f} |")
     lines.append("")
     detail = [f"- missed: {m}" for s in scores.values() for m in s.missed]
     detail += [f"- false alarm ({k}): {a}" for k, s in scores.items() for a in s.alarms]
@@ -129,7 +136,8 @@ def recognition_section(cal, test) -> list[str]:
              f"- behaviour alone (command hidden, renamed runs included): {rates(behaviour)} (target >= 0.8)",
              f"- held-out applications rejected as `unknown`: {rates(rejected)} (target >= 0.9)",
              f"- Xeon sample traces against this EPYC database: named {rate(xeon['named'])}, behaviour alone "
-             f"{rate(xeon['behaviour'])}, held-out (hpcc) rejected {rate(xeon['rejected'])}", "",
+             f"{rate(xeon['behaviour'])}, held-out ({', '.join(sorted(xeon['held']))}) rejected "
+             f"{rate(xeon['rejected'])}", "",
              f"Thresholds: `UNKNOWN_SPREAD` {config.UNKNOWN_SPREAD:g} x each label's radius, at least "
              f"`UNKNOWN_MIN_DISTANCE` {config.UNKNOWN_MIN_DISTANCE:g}.", "",
              "| query | application | named: label (by, distance / threshold) | behaviour alone |",
@@ -141,7 +149,7 @@ def _xeon_queries(index) -> dict[str, list[bool]]:
     from analyzer.pipeline import analyze_trace
     from analyzer.load import load
     manifest = json.loads((E.ROOT / "sample_traces" / "manifest.json").read_text())
-    out = {"named": [], "behaviour": [], "rejected": []}
+    out = {"named": [], "behaviour": [], "rejected": [], "held": set()}
     apps = {"stress-cpu", "stress-vm", "stress-iomix", "fio", "iperf3", "lammps", "gromacs", "hpcc"}
     for name, e in sorted(manifest.items()):
         app = {"fio-randrw": "fio"}.get(e.get("workload"), e.get("workload"))
@@ -153,6 +161,7 @@ def _xeon_queries(index) -> dict[str, list[bool]]:
         lab_b, _ = E.recognise(index, item, hide_name=True)
         if app not in index.label_names:
             out["rejected"].append(lab_n == "unknown")
+            out["held"].add(app)
         else:
             out["named"].append(lab_n == app)
             out["behaviour"].append(lab_b == app)
