@@ -128,7 +128,7 @@ def _test_set(prefix: str, short: int, long: int, renamed, long_runs, seed: int,
     fault kind early and late (``_faulted``), and ``extra`` faults as (kind,
     seconds, early) on random hosts, such as memory leaks longer than a minute;
     faulted and clean runs interleaved, so neither sits at one end of the
-    recording."""
+    recording (the ``extra`` faults follow them)."""
     runs = []
     for k, app in enumerate(APPS + TOOLS):
         for ranks, length in ((1, short), (2, long)) if k % 2 else ((2, short), (1, long)):
